@@ -1,5 +1,6 @@
 package jgpt.cli;
 
+import jgpt.util.UserError;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

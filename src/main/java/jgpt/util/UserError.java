@@ -1,4 +1,4 @@
-package jgpt.cli;
+package jgpt.util;
 
 /**
  * A problem with what the user gave us (a missing file, a bad value): printed as one line
