@@ -1,0 +1,111 @@
+package jgpt.kernels;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Small vectorized building blocks over float segments; offsets and lengths in floats. */
+public final class Vec {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+    static final ByteOrder NO = ByteOrder.nativeOrder();
+
+    private Vec() {}
+
+    static FloatVector load(MemorySegment m, long i) {
+        return FloatVector.fromMemorySegment(S, m, i * 4, NO);
+    }
+
+    static void store(FloatVector v, MemorySegment m, long i) {
+        v.intoMemorySegment(m, i * 4, NO);
+    }
+
+    /** sum_i x[xo+i] * y[yo+i]. */
+    public static float dot(MemorySegment x, long xo, MemorySegment y, long yo, int n) {
+        int i = 0;
+        FloatVector acc = FloatVector.zero(S);
+        if (n >= 2 * L) {
+            FloatVector acc2 = FloatVector.zero(S);
+            for (; i + 2 * L <= n; i += 2 * L) {
+                acc = load(x, xo + i).fma(load(y, yo + i), acc);
+                acc2 = load(x, xo + i + L).fma(load(y, yo + i + L), acc2);
+            }
+            acc = acc.add(acc2);
+        }
+        for (; i + L <= n; i += L) acc = load(x, xo + i).fma(load(y, yo + i), acc);
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, xo + i) * y.getAtIndex(JAVA_FLOAT, yo + i);
+        return s;
+    }
+
+    /** y[yo+i] += a * x[xo+i]. */
+    public static void axpy(float a, MemorySegment x, long xo, MemorySegment y, long yo, int n) {
+        int i = 0;
+        FloatVector av = FloatVector.broadcast(S, a);
+        for (; i + L <= n; i += L) store(load(x, xo + i).fma(av, load(y, yo + i)), y, yo + i);
+        for (; i < n; i++) y.setAtIndex(JAVA_FLOAT, yo + i, y.getAtIndex(JAVA_FLOAT, yo + i) + a * x.getAtIndex(JAVA_FLOAT, xo + i));
+    }
+
+    /** out[i] = a[i] + b[i] over n floats (the residual connection), parallel. */
+    public static void add(MemorySegment out, MemorySegment a, MemorySegment b, long n) {
+        forChunks(n, (s, e) -> {
+            long i = s;
+            for (; i + L <= e; i += L) store(load(a, i).add(load(b, i)), out, i);
+            for (; i < e; i++) out.setAtIndex(JAVA_FLOAT, i, a.getAtIndex(JAVA_FLOAT, i) + b.getAtIndex(JAVA_FLOAT, i));
+        });
+    }
+
+    /** y[i] += x[i] over n floats, parallel. */
+    public static void addInto(MemorySegment y, MemorySegment x, long n) {
+        add(y, y, x, n);
+    }
+
+    /** sum of squares over [from, to), in double. */
+    public static double sumSquares(MemorySegment x, long from, long to) {
+        double total = 0;
+        long i = from;
+        while (i < to) {
+            // Accumulate float vectors over short runs, then fold into double to bound rounding.
+            long end = Math.min(to, i + 4096);
+            FloatVector acc = FloatVector.zero(S);
+            for (; i + L <= end; i += L) {
+                FloatVector v = load(x, i);
+                acc = v.fma(v, acc);
+            }
+            double s = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < end; i++) {
+                float v = x.getAtIndex(JAVA_FLOAT, i);
+                s += (double) v * v;
+            }
+            total += s;
+        }
+        return total;
+    }
+
+    /** x[i] *= a over [from, to). */
+    public static void scale(MemorySegment x, long from, long to, float a) {
+        FloatVector av = FloatVector.broadcast(S, a);
+        long i = from;
+        for (; i + L <= to; i += L) store(load(x, i).mul(av), x, i);
+        for (; i < to; i++) x.setAtIndex(JAVA_FLOAT, i, x.getAtIndex(JAVA_FLOAT, i) * a);
+    }
+
+    @FunctionalInterface
+    interface LongRange {
+        void run(long start, long end);
+    }
+
+    /** Parallel over [0, n) in vector-aligned chunks. */
+    static void forChunks(long n, LongRange body) {
+        long blocks = (n + 4095) / 4096;
+        if (blocks <= 1 || blocks > Integer.MAX_VALUE) {
+            body.run(0, n);
+            return;
+        }
+        Parallel.forRange((int) blocks, 4, (s, e) -> body.run(s * 4096L, Math.min(n, e * 4096L)));
+    }
+}
