@@ -239,7 +239,7 @@ public final class Sampler {
         double t = params.temperature();
         double total = 0;
         for (int i = 0; i < vocab; i++) {
-            double w = t == 1 ? Math.exp((double) adjusted[i] - max) : Math.exp(((double) adjusted[i] - max) / t);
+            double w = Math.exp(((double) adjusted[i] - max) / t); // dividing by 1 is exact: T = 1 is off
             weights[i] = w;
             total += w;
         }
