@@ -36,13 +36,13 @@ class TextChunkerTest {
     void chunkedBpeEqualsWholeTextBpeOnAusten() throws IOException {
         String text;
         try (InputStream in = new GZIPInputStream(Files.newInputStream(Path.of("data/austen.txt.gz")))) {
-            text = new String(in.readNBytes(300_000), StandardCharsets.UTF_8);
+            text = new String(in.readNBytes(120_000), StandardCharsets.UTF_8);
         }
         text = text.substring(0, text.lastIndexOf('\n')); // no partial UTF-8 char at the end
-        List<String> chunks = chunks(text, 4096);
-        assertThat(chunks.size()).isGreaterThan(70);
+        List<String> chunks = chunks(text, 2048);
+        assertThat(chunks.size()).isGreaterThan(50);
         assertThat(String.join("", chunks)).isEqualTo(text);
-        assertThat(encodeChunked(chunks)).containsExactly(gpt2.encode(text));
+        assertThat(encodeChunked(chunks)).isEqualTo(gpt2.encode(text));
     }
 
     @Test
