@@ -1,0 +1,86 @@
+package jgpt.reference;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Map;
+import jgpt.io.SafeTensors;
+import jgpt.model.GPT;
+import jgpt.model.GPTConfig;
+import jgpt.model.ParamTensor;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * jgpt against an independent PyTorch GPT-2 computed in float64 ({@code tools/gen_gpt2_fixture.py}
+ * writes the committed fixtures). Errors are measured per tensor as max|jgpt − ref| / max|ref|, so a
+ * tensor whose entries pass near zero is judged on its scale, not on its smallest element.
+ */
+class PyTorchReferenceTest {
+
+    static Path fixture(boolean tied) {
+        return Path.of("src/test/resources/fixtures/gpt2_tiny_" + (tied ? "tied" : "untied") + ".safetensors");
+    }
+
+    /** Builds the fixture's model and loads its initial weights (vocabulary padded with zero rows). */
+    static GPT load(SafeTensors st) {
+        Map<String, String> m = st.metadata();
+        GPTConfig cfg = new GPTConfig(Integer.parseInt(m.get("n_layer")), Integer.parseInt(m.get("n_head")),
+                Integer.parseInt(m.get("n_embd")), Integer.parseInt(m.get("block_size")),
+                Integer.parseInt(m.get("vocab_size")), true, Boolean.parseBoolean(m.get("tied")));
+        GPT model = new GPT(cfg);
+        model.params().zero();
+        for (ParamTensor t : model.layout().tensors()) st.copyFloats(t.name(), model.params().view(t.name()), 0);
+        return model;
+    }
+
+    /** Relative error of a jgpt tensor (first ref.length floats of seg, row stride handled by caller). */
+    static double relErr(float[] got, float[] ref) {
+        double maxDiff = 0, maxRef = 0;
+        for (int i = 0; i < ref.length; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs((double) got[i] - ref[i]));
+            maxRef = Math.max(maxRef, Math.abs(ref[i]));
+        }
+        return maxDiff / Math.max(maxRef, 1e-30);
+    }
+
+    /** The first `rows` rows of a [rows', cols] segment with row stride `stride`. */
+    static float[] rows(MemorySegment seg, int rows, int cols, int stride) {
+        float[] out = new float[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            MemorySegment.copy(seg, JAVA_FLOAT, (long) r * stride * 4, out, r * cols, cols);
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "tied={0}")
+    @ValueSource(booleans = {true, false})
+    void logitsLossAndEveryGradientMatchPyTorch(boolean tied) {
+        try (SafeTensors st = SafeTensors.open(fixture(tied)); GPT model = load(st)) {
+            GPTConfig c = model.config();
+            int B = Integer.parseInt(st.metadata().get("B")), T = Integer.parseInt(st.metadata().get("T"));
+            int V = c.vocabSize();
+            float loss = model.forward(st.ints("x"), st.ints("y"), B, T);
+
+            // float32 forward vs a float64 reference: accumulated rounding is ~1e-7 relative here.
+            assertThat(relErr(rows(model.logits(), B * T, V, c.paddedVocab()), st.floats("logits"))).isLessThan(1e-5);
+            assertThat(Math.abs((double) loss - st.floats("loss")[0]) / st.floats("loss")[0]).isLessThan(1e-5);
+
+            model.zeroGrad();
+            model.backward(1f);
+            for (ParamTensor t : model.layout().tensors()) {
+                float[] ref = st.floats("grad." + t.name());
+                float[] got = t.shape().length == 2
+                        ? rows(model.grads().view(t.name()), ref.length / t.shape()[1], t.shape()[1], t.shape()[1])
+                        : model.grads().toArray(t.name());
+                // Gradients pass through more float32 operations than logits; 1e-4 is the bound.
+                assertThat(relErr(got, ref)).as("grad.%s", t.name()).isLessThan(1e-4);
+            }
+            // Padded vocabulary rows of the embedding never receive gradient.
+            float[] wte = model.grads().toArray("wte");
+            for (int i = V * c.nEmbd(); i < wte.length; i++) assertThat(wte[i]).isZero();
+        }
+    }
+}
