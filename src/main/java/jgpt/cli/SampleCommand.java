@@ -1,0 +1,98 @@
+package jgpt.cli;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import jgpt.generate.Generator;
+import jgpt.generate.SamplingParams;
+import jgpt.kernels.Parallel;
+import jgpt.model.GPT;
+import jgpt.tokenizer.Tokenizer;
+import jgpt.train.Checkpoint;
+import jgpt.util.UserError;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code jgpt sample}: text to stdout as it is generated; timings and logs to stderr. */
+@Command(name = "sample", mixinStandardHelpOptions = true,
+        description = "Generate text from a checkpoint (KV cache, last-position logits only).")
+public final class SampleCommand implements Callable<Integer> {
+    @Option(names = "--checkpoint", required = true, description = "Run directory or ckpt.bin file.")
+    Path checkpoint;
+
+    @Option(names = "--prompt", description = "Text to continue (default: a newline for char models, <|endoftext|> for gpt2).")
+    String prompt;
+
+    @Option(names = "--max-new-tokens", defaultValue = "500", description = "Tokens to generate per sample (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--num-samples", defaultValue = "1", description = "Independent samples (default: ${DEFAULT-VALUE}).")
+    int numSamples;
+
+    @Option(names = "--temperature", defaultValue = "0.8", description = "logits / T; 0 is greedy (default: ${DEFAULT-VALUE}).")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens; 0 is off, 1 is greedy.")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus: smallest set reaching probability p, in (0, 1]; 1 is off.")
+    double topP;
+
+    @Option(names = "--min-p", defaultValue = "0", description = "Drop tokens below min_p times the top probability; 0 is off.")
+    double minP;
+
+    @Option(names = "--repetition-penalty", defaultValue = "1.0", description = "Penalize tokens already in the context; 1 is off.")
+    double repetitionPenalty;
+
+    @Option(names = "--stop", description = "Stop when this text is generated (repeatable).")
+    List<String> stops = new ArrayList<>();
+
+    @Option(names = "--seed", defaultValue = "1337", description = "Same seed, same text (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--threads", description = "Worker threads (default: all cores).")
+    Integer threads;
+
+    @Override
+    public Integer call() {
+        if (maxNewTokens < 0) throw new UserError("--max-new-tokens must be >= 0, got " + maxNewTokens);
+        if (numSamples < 1) throw new UserError("--num-samples must be >= 1, got " + numSamples);
+        SamplingParams params = SamplingParams.defaults().withTemperature(temperature).withTopK(topK).withTopP(topP)
+                .withMinP(minP).withRepetitionPenalty(repetitionPenalty).withSeed(seed).validate();
+        if (threads != null) Parallel.setThreads(threads);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        try (Checkpoint ckpt = Checkpoint.load(checkpoint); GPT model = ckpt.newModel()) {
+            Tokenizer tok = ckpt.tokenizer();
+            int[] promptTokens = promptTokens(tok);
+            // A default <|endoftext|> start is not text the user wrote: print nothing for it.
+            String promptText = prompt == null && tok.eotToken() >= 0 ? "" : tok.decode(promptTokens);
+            try (Generator gen = new Generator(model, tok)) {
+                for (int s = 0; s < numSamples; s++) {
+                    if (s > 0) out.println("\n---------------");
+                    out.print(promptText);
+                    Generator.Result r = gen.generate(promptTokens, maxNewTokens, params.withSeed(seed + s), stops, out::print);
+                    out.println();
+                    double decodeS = r.decodeNanos() / 1e9;
+                    System.err.printf("jgpt: sample %d: %d prompt tokens, %d new tokens, first token after %.0f ms, %.1f tokens/s%s%n",
+                            s + 1, r.promptTokens(), r.tokens().length, r.prefillNanos() / 1e6,
+                            r.tokens().length > 1 ? (r.tokens().length - 1) / Math.max(decodeS, 1e-9) : 0.0,
+                            r.stopped() ? " (stop sequence)" : "");
+                }
+            }
+        }
+        return 0;
+    }
+
+    private int[] promptTokens(Tokenizer tok) {
+        if (prompt != null && !prompt.isEmpty()) return tok.encode(prompt);
+        if (tok.eotToken() >= 0) return new int[] {tok.eotToken()};
+        try {
+            return tok.encode("\n");
+        } catch (UserError e) {
+            throw new UserError("no --prompt given and the vocabulary has no newline to start from: pass --prompt");
+        }
+    }
+}
