@@ -9,6 +9,9 @@ import picocli.CommandLine.Command;
         description = "LLM pretraining and inference in Java.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                TrainCommand.class,
+                EvalCommand.class,
+                PlotCommand.class,
         })
 public final class Main implements Runnable {
 
