@@ -10,6 +10,10 @@ import picocli.CommandLine.Command;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 PrepareCommand.class,
+                TrainCommand.class,
+                SampleCommand.class,
+                EvalCommand.class,
+                PlotCommand.class,
         })
 public final class Main implements Runnable {
 
