@@ -9,10 +9,9 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ForkJoinPool;
 import jgpt.data.DataLoader;
 import jgpt.data.TokenFile;
+import jgpt.kernels.Parallel;
 import jgpt.model.GPT;
 import jgpt.model.GPTConfig;
 import jgpt.util.Rng;
@@ -41,22 +40,10 @@ public final class Trainer {
         this.log = log;
     }
 
-    /** Runs to max_steps; with threads > 0, inside a pool of that many workers (the kernels' fork/join pool). */
+    /** Runs to max_steps; with threads > 0 the kernels' worker pool is sized to it. */
     public void run() {
-        if (cfg.threads() == 0) {
-            train();
-            return;
-        }
-        try (ForkJoinPool pool = new ForkJoinPool(cfg.threads())) {
-            pool.submit(this::train).get();
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof RuntimeException r) throw r;
-            if (e.getCause() instanceof Error err) throw err;
-            throw new IllegalStateException(e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("training interrupted", e);
-        }
+        if (cfg.threads() > 0) Parallel.setThreads(cfg.threads());
+        train();
     }
 
     /** A data directory's file, or a user error saying it is missing. */
