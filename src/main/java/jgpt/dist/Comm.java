@@ -8,8 +8,9 @@ import java.lang.foreign.MemorySegment;
  * Collective communication among the ranks of one training job, on off-heap float buffers.
  * Counts and offsets are in floats; segments must be native (MPI reads and writes them directly),
  * and a segment handed to an async call must stay alive and untouched until {@link Request#await}.
- * Every rank must call the same collectives in the same order with the same counts.
- * Methods are safe to call from several platform threads (MPI_THREAD_MULTIPLE).
+ * Every rank must call the same collectives in the same order with the same counts. Any platform
+ * thread may call (MPI_THREAD_MULTIPLE), e.g. a communication thread beside the compute threads,
+ * but collectives must still be issued in that one order, so from one thread at a time.
  */
 public interface Comm extends AutoCloseable {
 

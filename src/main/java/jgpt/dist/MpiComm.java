@@ -141,17 +141,19 @@ final class MpiComm implements Comm {
     @Override
     public void abort(int code) {
         try {
-            int ignored = (int) mpi.abort.invokeExact(mpi.commWorld, code);
-        } catch (Throwable ignored) {
-            // fall through: the process must end either way
+            int rc = (int) mpi.abort.invokeExact(mpi.commWorld, code);
+        } catch (Throwable t) {
+            t.printStackTrace();
         }
+        // MPI_Abort does not return when it works; the process must end either way.
         Runtime.getRuntime().halt(code);
     }
 
     /** A non-blocking collective's MPI_Request, in native memory MPI writes to. */
     private final class MpiRequest implements Request {
-        final MemorySegment handle = Arena.ofAuto().allocate(ADDRESS);
-        private final MemorySegment flag = Arena.ofAuto().allocate(JAVA_INT);
+        private final Arena arena = Arena.ofAuto();
+        final MemorySegment handle = arena.allocate(ADDRESS);
+        private final MemorySegment flag = arena.allocate(JAVA_INT);
         private boolean done;
 
         @Override
