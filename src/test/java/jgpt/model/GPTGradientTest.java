@@ -6,15 +6,15 @@ import jgpt.GradCheck;
 import jgpt.util.Rng;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** The whole model's hand-written backward against central finite differences, tensor by tensor. */
 class GPTGradientTest {
 
-    @ParameterizedTest(name = "tied={0}")
-    @ValueSource(booleans = {true, false})
-    void everyParameterTensorMatchesFiniteDifferences(boolean tied) {
-        GPTConfig cfg = new GPTConfig(2, 2, 32, 8, 67, true, tied);
+    @ParameterizedTest(name = "tied={0} bias={1}")
+    @CsvSource({"true,true", "false,true", "true,false"})
+    void everyParameterTensorMatchesFiniteDifferences(boolean tied, boolean bias) {
+        GPTConfig cfg = new GPTConfig(2, 2, 32, 8, 67, bias, tied);
         int B = 2, T = 8;
         try (GPT model = new GPT(cfg)) {
             model.initWeights(new Rng(1));
