@@ -10,6 +10,8 @@ import jgpt.io.SafeTensors;
 import jgpt.model.GPT;
 import jgpt.model.GPTConfig;
 import jgpt.model.ParamTensor;
+import jgpt.train.AdamW;
+import jgpt.train.GradClip;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -81,6 +83,69 @@ class PyTorchReferenceTest {
             // Padded vocabulary rows of the embedding never receive gradient.
             float[] wte = model.grads().toArray("wte");
             for (int i = V * c.nEmbd(); i < wte.length; i++) assertThat(wte[i]).isZero();
+        }
+    }
+
+    /** jgpt's values of a tensor without the padded vocabulary rows. */
+    static float[] unpadded(jgpt.model.FlatBuffer buf, ParamTensor t, int refLength) {
+        return t.shape().length == 2
+                ? rows(buf.view(t.name()), refLength / t.shape()[1], t.shape()[1], t.shape()[1])
+                : buf.toArray(t.name());
+    }
+
+    @ParameterizedTest(name = "tied={0}")
+    @ValueSource(booleans = {true, false})
+    void threeAdamWStepsWithWeightDecayAndClippingMatchPyTorch(boolean tied) {
+        try (SafeTensors st = SafeTensors.open(fixture(tied)); GPT model = load(st)) {
+            Map<String, String> m = st.metadata();
+            int B = Integer.parseInt(m.get("B")), T = Integer.parseInt(m.get("T"));
+            float lr = Float.parseFloat(m.get("lr"));
+            double maxNorm = Double.parseDouble(m.get("max_norm"));
+            int[] x = st.ints("x"), y = st.ints("y");
+            float[] refLosses = st.floats("losses"), refNorms = st.floats("grad_norms");
+            try (AdamW opt = new AdamW(model.params(), model.grads(), Double.parseDouble(m.get("beta1")),
+                    Double.parseDouble(m.get("beta2")), Double.parseDouble(m.get("eps")), Double.parseDouble(m.get("weight_decay")))) {
+                int exempt = 0;
+                long compared = 0;
+                for (int step = 1; step <= 3; step++) {
+                    model.zeroGrad();
+                    float loss = model.forward(x, y, B, T);
+                    model.backward(1f);
+                    double norm = GradClip.clip(model.grads(), maxNorm);
+                    opt.step(lr, step);
+                    assertThat(Math.abs((double) loss - refLosses[step - 1]) / refLosses[step - 1]).as("loss before step %d", step).isLessThan(1e-5);
+                    assertThat(Math.abs(norm - refNorms[step - 1]) / refNorms[step - 1]).as("grad norm at step %d", step).isLessThan(1e-4);
+                    if (step == 2) continue;
+                    for (ParamTensor t : model.layout().tensors()) {
+                        float[] ref = st.floats("step" + step + "." + t.name());
+                        float[] got = unpadded(model.params(), t, ref.length);
+                        float[] refGrad = st.floats("grad." + t.name());
+                        double gradScale = 0;
+                        for (float g : refGrad) gradScale = Math.max(gradScale, Math.abs(g));
+                        double maxDiff = 0, maxRef = 0;
+                        for (float r : ref) maxRef = Math.max(maxRef, Math.abs(r));
+                        for (int i = 0; i < ref.length; i++) {
+                            double diff = Math.abs((double) got[i] - ref[i]);
+                            // Adam divides by sqrt(v): where the true gradient is zero but float32 gives
+                            // ~1e-9 of noise (e.g. the key bias, which softmax cannot see), that noise
+                            // becomes an update of up to lr per step. Only such elements may miss the
+                            // relative bound; they are counted and still held to |diff| <= steps * lr.
+                            if (diff > 1e-5 * maxRef && Math.abs(refGrad[i]) <= 1e-6 * gradScale) {
+                                exempt++;
+                                assertThat(diff).as("%s[%d] (exempt)", t.name(), i).isLessThanOrEqualTo(step * lr * 1.01);
+                                continue;
+                            }
+                            compared++;
+                            maxDiff = Math.max(maxDiff, diff);
+                        }
+                        assertThat(maxDiff / maxRef).as("step%d.%s", step, t.name()).isLessThan(1e-5);
+                    }
+                }
+                System.out.printf("PyTorch 3-step AdamW (tied=%s): %d of %d elements exempt%n", tied, exempt, exempt + compared);
+                // Exemptions must stay rare: only the structurally-zero gradients (32 key biases per layer).
+                assertThat(exempt).isLessThanOrEqualTo(2 * 2 * 32);
+                assertThat((double) exempt / (exempt + compared)).isLessThan(0.01);
+            }
         }
     }
 }
