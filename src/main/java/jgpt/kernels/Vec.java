@@ -14,6 +14,10 @@ public final class Vec {
     static final int L = S.length();
     static final ByteOrder NO = ByteOrder.nativeOrder();
 
+    static {
+        if (L > 16) throw new ExceptionInInitializerError("Vec.sum handles up to 16 float lanes, species has " + L);
+    }
+
     private Vec() {}
 
     static FloatVector load(MemorySegment m, long i) {
@@ -37,9 +41,23 @@ public final class Vec {
             acc = acc.add(acc2);
         }
         for (; i + L <= n; i += L) acc = load(x, xo + i).fma(load(y, yo + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, xo + i) * y.getAtIndex(JAVA_FLOAT, yo + i);
         return s;
+    }
+
+    /**
+     * Sum of the lanes as a fixed pairwise tree. Unlike {@code reduceLanes(ADD)}, which compiled
+     * code may reassociate, this gives the same bits interpreted, in C1 and in C2, so a run that
+     * resumes before the JIT warms up still reproduces the original run exactly. Handles up to
+     * 16 lanes (512-bit vectors, the widest on x86; checked at class load).
+     */
+    public static float sum(FloatVector v) {
+        if (L > 8) v = v.add(v.slice(8));
+        if (L > 4) v = v.add(v.slice(4));
+        if (L > 2) v = v.add(v.slice(2));
+        if (L > 1) v = v.add(v.slice(1));
+        return v.lane(0);
     }
 
     /** y[yo+i] += a * x[xo+i]. */
@@ -76,7 +94,7 @@ public final class Vec {
                 FloatVector v = load(x, i);
                 acc = v.fma(v, acc);
             }
-            double s = acc.reduceLanes(VectorOperators.ADD);
+            double s = sum(acc);
             for (; i < end; i++) {
                 float v = x.getAtIndex(JAVA_FLOAT, i);
                 s += (double) v * v;
