@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
         description = "LLM pretraining and inference in Java.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                BenchCommand.class,
         })
 public final class Main implements Runnable {
 
