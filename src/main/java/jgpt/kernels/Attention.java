@@ -1,16 +1,29 @@
 package jgpt.kernels;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static jgpt.kernels.Vec.L;
+import static jgpt.kernels.Vec.NO;
+import static jgpt.kernels.Vec.S;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 
 /**
  * Causal multi-head self-attention over a fused QKV activation [B, T, 3C] (q | k | v, each split
  * into heads of size hs = C / NH), scale 1/√hs. Forward saves the attention probabilities
- * [B, NH, T, T] for backward. Both directions run in parallel over (batch, head) pairs, which
- * touch disjoint memory.
+ * [B, NH, T, T] (zero above the diagonal) for backward. Both directions run in parallel over
+ * (batch, head) pairs, which touch disjoint memory; per head, the products are {@link Gemm} calls on
+ * strided views (no copies), cut into row blocks of TB so the causal upper triangle is mostly skipped.
  */
 public final class Attention {
+    /** Rows per causal block: each block's products stop at its last row's horizon. */
+    private static final int TB = 64;
+
+    /** Per-thread T x T scratch for dP/dS in backward, grown once to the largest T seen. */
+    private static final ThreadLocal<MemorySegment[]> SCRATCH = ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL});
+
     private Attention() {}
 
     public static void forward(MemorySegment out, MemorySegment att, MemorySegment qkv, int B, int T, int C, int NH) {
@@ -20,37 +33,43 @@ public final class Attention {
         Parallel.forRange(B * NH, 1, (s, e) -> {
             for (int bh = s; bh < e; bh++) {
                 int b = bh / NH, h = bh % NH;
-                long base = (long) b * T * C3;
-                for (int t = 0; t < T; t++) {
-                    long q = base + t * C3 + (long) h * hs;
-                    long a = ((long) bh * T + t) * T;
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float v = Vec.dot(qkv, q, qkv, base + t2 * C3 + C + (long) h * hs, hs) * scale;
-                        att.setAtIndex(JAVA_FLOAT, a + t2, v);
-                        if (v > max) max = v;
-                    }
-                    float sum = 0;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        float ex = (float) Math.exp(att.getAtIndex(JAVA_FLOAT, a + t2) - max);
-                        att.setAtIndex(JAVA_FLOAT, a + t2, ex);
-                        sum += ex;
-                    }
-                    float inv = 1f / sum;
-                    long o = ((long) b * T + t) * C + (long) h * hs;
-                    out.asSlice(o * 4, hs * 4L).fill((byte) 0);
-                    for (int t2 = 0; t2 < T; t2++) {
-                        if (t2 > t) {
-                            att.setAtIndex(JAVA_FLOAT, a + t2, 0f);
-                            continue;
-                        }
-                        float p = att.getAtIndex(JAVA_FLOAT, a + t2) * inv;
-                        att.setAtIndex(JAVA_FLOAT, a + t2, p);
-                        Vec.axpy(p, qkv, base + t2 * C3 + 2L * C + (long) h * hs, out, o, hs);
-                    }
+                long base = (long) b * T * C3, hq = base + (long) h * hs, hk = hq + C, hv = hq + 2L * C;
+                long a = (long) bh * T * T, o = (long) b * T * C + (long) h * hs;
+                for (int t0 = 0; t0 < T; t0 += TB) {
+                    int t1 = Math.min(T, t0 + TB);
+                    // S = Q Kᵀ for rows [t0, t1), columns [0, t1)
+                    Gemm.serial(qkv, hq, C3, 1, qkv, hk, 1, C3, att, a, T, t0, t1, 0, t1, hs, false);
+                    for (int t = t0; t < t1; t++) softmaxRow(att, a + (long) t * T, t, T, scale);
+                    // O = P V (P is zero beyond each row's t)
+                    Gemm.serial(att, a, T, 1, qkv, hv, C3, 1, out, o, C, t0, t1, 0, hs, t1, false);
                 }
             }
         });
+    }
+
+    /** Row of scores [0, t] → probabilities of softmax(scale · s); [t+1, T) zeroed. */
+    private static void softmaxRow(MemorySegment att, long r, int t, int T, float scale) {
+        int n = t + 1;
+        FloatVector sv = FloatVector.broadcast(S, scale);
+        FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (int j = 0; j < n; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, n);
+            mx = mx.lanewise(VectorOperators.MAX, load(att, r + j, m).mul(sv), m);
+        }
+        FloatVector max = FloatVector.broadcast(S, mx.reduceLanes(VectorOperators.MAX)); // max is order-free
+        FloatVector sum = FloatVector.zero(S);
+        for (int j = 0; j < n; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, n);
+            FloatVector ex = Vec.exp(load(att, r + j, m).mul(sv).sub(max));
+            ex.intoMemorySegment(att, (r + j) * 4, NO, m);
+            sum = sum.add(ex, m);
+        }
+        FloatVector inv = FloatVector.broadcast(S, 1f / Vec.sum(sum));
+        for (int j = 0; j < n; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, n);
+            load(att, r + j, m).mul(inv).intoMemorySegment(att, (r + j) * 4, NO, m);
+        }
+        if (n < T) att.asSlice((r + n) * 4, (long) (T - n) * 4).fill((byte) 0);
     }
 
     /** dqkv is overwritten with the gradient of the loss w.r.t. qkv. */
@@ -60,37 +79,53 @@ public final class Attention {
         float scale = (float) (1.0 / Math.sqrt(hs));
         long C3 = 3L * C;
         Parallel.forRange(B * NH, 1, (s, e) -> {
-            float[] datt = new float[T];
+            MemorySegment ds = scratch((long) T * T);
             for (int bh = s; bh < e; bh++) {
                 int b = bh / NH, h = bh % NH;
-                long base = (long) b * T * C3;
-                long hq = (long) h * hs, hk = C + (long) h * hs, hv = 2L * C + (long) h * hs;
-                for (int t = 0; t < T; t++) {
-                    long row = base + t * C3;
-                    dqkv.asSlice((row + hq) * 4, hs * 4L).fill((byte) 0);
-                    dqkv.asSlice((row + hk) * 4, hs * 4L).fill((byte) 0);
-                    dqkv.asSlice((row + hv) * 4, hs * 4L).fill((byte) 0);
+                long base = (long) b * T * C3, hq = base + (long) h * hs, hk = hq + C, hv = hq + 2L * C;
+                long a = (long) bh * T * T, o = (long) b * T * C + (long) h * hs;
+                for (int t0 = 0; t0 < T; t0 += TB) {
+                    int t1 = Math.min(T, t0 + TB);
+                    // dP = dO Vᵀ, then dS = P ⊙ (dP - Σ P dP) · scale, in place
+                    Gemm.serial(dout, o, C, 1, qkv, hv, 1, C3, ds, 0, T, t0, t1, 0, t1, hs, false);
+                    for (int t = t0; t < t1; t++) softmaxBackwardRow(ds, att, (long) t * T, a + (long) t * T, t, T, scale);
+                    // dQ = dS K (rows [t0, t1) see keys [0, t1))
+                    Gemm.serial(ds, 0, T, 1, qkv, hk, C3, 1, dqkv, hq, C3, t0, t1, 0, hs, t1, false);
                 }
-                for (int t = 0; t < T; t++) {
-                    long a = ((long) bh * T + t) * T;
-                    long dO = ((long) b * T + t) * C + (long) h * hs;
-                    long qRow = base + t * C3;
-                    float dsum = 0;
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        long vRow = base + t2 * C3;
-                        float p = att.getAtIndex(JAVA_FLOAT, a + t2);
-                        datt[t2] = Vec.dot(dout, dO, qkv, vRow + hv, hs);
-                        Vec.axpy(p, dout, dO, dqkv, vRow + hv, hs);
-                        dsum += p * datt[t2];
-                    }
-                    for (int t2 = 0; t2 <= t; t2++) {
-                        long kRow = base + t2 * C3;
-                        float dpre = att.getAtIndex(JAVA_FLOAT, a + t2) * (datt[t2] - dsum) * scale;
-                        Vec.axpy(dpre, qkv, kRow + hk, dqkv, qRow + hq, hs);
-                        Vec.axpy(dpre, qkv, qRow + hq, dqkv, kRow + hk, hs);
-                    }
+                for (int t0 = 0; t0 < T; t0 += TB) {
+                    int t1 = Math.min(T, t0 + TB);
+                    // Keys/values [t0, t1) are seen by queries [t0, T): dK = dSᵀ Q, dV = Pᵀ dO
+                    long k0 = t0;
+                    Gemm.serial(ds, k0 * T, 1, T, qkv, hq + k0 * C3, C3, 1, dqkv, hk, C3, t0, t1, 0, hs, T - t0, false);
+                    Gemm.serial(att, a + k0 * T, 1, T, dout, o + k0 * C, C, 1, dqkv, hv, C3, t0, t1, 0, hs, T - t0, false);
                 }
             }
         });
+    }
+
+    /** ds row (holding dP) → dS = P ⊙ (dP - Σ P·dP) · scale over [0, t]; [t+1, T) zeroed. */
+    private static void softmaxBackwardRow(MemorySegment ds, MemorySegment att, long r, long pr, int t, int T, float scale) {
+        int n = t + 1;
+        FloatVector dot = FloatVector.zero(S);
+        for (int j = 0; j < n; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, n);
+            dot = load(att, pr + j, m).fma(load(ds, r + j, m), dot);
+        }
+        FloatVector d = FloatVector.broadcast(S, Vec.sum(dot)), sv = FloatVector.broadcast(S, scale);
+        for (int j = 0; j < n; j += L) {
+            VectorMask<Float> m = S.indexInRange(j, n);
+            load(att, pr + j, m).mul(load(ds, r + j, m).sub(d)).mul(sv).intoMemorySegment(ds, (r + j) * 4, NO, m);
+        }
+        if (n < T) ds.asSlice((r + n) * 4, (long) (T - n) * 4).fill((byte) 0);
+    }
+
+    private static FloatVector load(MemorySegment m, long i, VectorMask<Float> mask) {
+        return FloatVector.fromMemorySegment(S, m, i * 4, NO, mask);
+    }
+
+    private static MemorySegment scratch(long floats) {
+        MemorySegment[] holder = SCRATCH.get();
+        if (holder[0].byteSize() < floats * 4) holder[0] = Arena.ofAuto().allocate(floats * 4, 64);
+        return holder[0];
     }
 }

@@ -1,16 +1,19 @@
 package jgpt.kernels;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static jgpt.kernels.Vec.L;
+import static jgpt.kernels.Vec.NO;
 import static jgpt.kernels.Vec.S;
-import static jgpt.kernels.Vec.load;
-import static jgpt.kernels.Vec.store;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorMask;
 
-/** GPT-2's GELU, the tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+/**
+ * GPT-2's GELU, the tanh approximation: 0.5·x·(1 + tanh u), u = √(2/π)·(x + 0.044715·x³).
+ * Computed as x·σ(2u) with σ(2u) = E/(E+1), E = e^{2u} ({@link Vec#exp}): no cancellation in
+ * 1 + tanh u or 1 - tanh²u for negative x, and the same bits in every JIT tier (unlike
+ * lanewise(TANH) or Math.tanh). Tails are masked vectors, so there is no separate scalar path.
+ */
 public final class Gelu {
     private static final float K = (float) Math.sqrt(2.0 / Math.PI);
     private static final float A = 0.044715f;
@@ -19,16 +22,10 @@ public final class Gelu {
 
     public static void forward(MemorySegment out, MemorySegment x, long n) {
         Vec.forChunks(n, (s, e) -> {
-            FloatVector k = FloatVector.broadcast(S, K), a = FloatVector.broadcast(S, A), half = FloatVector.broadcast(S, 0.5f);
-            long i = s;
-            for (; i + L <= e; i += L) {
-                FloatVector v = load(x, i);
-                FloatVector u = v.mul(v).mul(v).mul(a).add(v).mul(k);
-                store(half.mul(v).mul(u.lanewise(VectorOperators.TANH).add(1f)), out, i);
-            }
-            for (; i < e; i++) {
-                float v = x.getAtIndex(JAVA_FLOAT, i);
-                out.setAtIndex(JAVA_FLOAT, i, 0.5f * v * (1f + (float) Math.tanh(K * (v + A * v * v * v))));
+            for (long i = s; i < e; i += L) {
+                VectorMask<Float> m = S.indexInRange((int) (i - s), (int) (e - s));
+                FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, NO, m);
+                v.mul(sigma2u(v)).intoMemorySegment(out, i * 4, NO, m);
             }
         });
     }
@@ -36,23 +33,22 @@ public final class Gelu {
     /** dx = dout · gelu'(x) (overwrites dx; dx may alias dout). */
     public static void backward(MemorySegment dx, MemorySegment x, MemorySegment dout, long n) {
         Vec.forChunks(n, (s, e) -> {
-            FloatVector k = FloatVector.broadcast(S, K), a = FloatVector.broadcast(S, A), a3 = FloatVector.broadcast(S, 3 * A);
-            long i = s;
-            for (; i + L <= e; i += L) {
-                FloatVector v = load(x, i);
-                FloatVector v2 = v.mul(v);
-                FloatVector th = v2.mul(v).mul(a).add(v).mul(k).lanewise(VectorOperators.TANH);
-                FloatVector sech2 = th.mul(th).neg().add(1f);
-                // d/dx = 0.5(1+tanh u) + 0.5 x sech²u · k(1 + 3a x²)
-                FloatVector local = th.add(1f).mul(0.5f).add(v.mul(0.5f).mul(sech2).mul(v2.mul(a3).add(1f).mul(k)));
-                store(local.mul(load(dout, i)), dx, i);
-            }
-            for (; i < e; i++) {
-                float v = x.getAtIndex(JAVA_FLOAT, i);
-                float th = (float) Math.tanh(K * (v + A * v * v * v));
-                float local = 0.5f * (1f + th) + 0.5f * v * (1f - th * th) * K * (1f + 3f * A * v * v);
-                dx.setAtIndex(JAVA_FLOAT, i, local * dout.getAtIndex(JAVA_FLOAT, i));
+            for (long i = s; i < e; i += L) {
+                VectorMask<Float> m = S.indexInRange((int) (i - s), (int) (e - s));
+                FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, NO, m);
+                FloatVector sg = sigma2u(v);
+                // gelu' = σ + x·2σ(1-σ)·du/dx, du/dx = k(1 + 3a x²)
+                FloatVector du = v.mul(v).mul(3 * A).add(1f).mul(K);
+                FloatVector local = v.mul(2f).mul(sg).mul(sg.neg().add(1f)).mul(du).add(sg);
+                local.mul(FloatVector.fromMemorySegment(S, dout, i * 4, NO, m)).intoMemorySegment(dx, i * 4, NO, m);
             }
         });
+    }
+
+    /** σ(2u) = 0.5·(1 + tanh u) for u = u(x). */
+    private static FloatVector sigma2u(FloatVector v) {
+        FloatVector u = v.mul(v).mul(v).mul(A).add(v).mul(K);
+        FloatVector ex = Vec.exp(u.add(u));
+        return ex.div(ex.add(1f));
     }
 }

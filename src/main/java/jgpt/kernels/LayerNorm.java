@@ -2,13 +2,14 @@ package jgpt.kernels;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static jgpt.kernels.Vec.L;
+import static jgpt.kernels.Vec.NO;
 import static jgpt.kernels.Vec.S;
 import static jgpt.kernels.Vec.load;
 import static jgpt.kernels.Vec.store;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorMask;
 
 /** LayerNorm over the last dimension C (eps 1e-5), forward and backward. Bias may be null. */
 public final class LayerNorm {
@@ -53,43 +54,52 @@ public final class LayerNorm {
         Parallel.forRange(N, 8, (s, e) -> {
             for (int n = s; n < e; n++) {
                 long r = (long) n * C;
-                float m = mean.getAtIndex(JAVA_FLOAT, n), rs = rstd.getAtIndex(JAVA_FLOAT, n);
-                // mean of (w*dout) and of (w*dout*xhat) over the row
-                float sumG = 0, sumGX = 0;
-                for (int c = 0; c < C; c++) {
-                    float g = w.getAtIndex(JAVA_FLOAT, c) * dout.getAtIndex(JAVA_FLOAT, r + c);
-                    float xh = (x.getAtIndex(JAVA_FLOAT, r + c) - m) * rs;
-                    sumG += g;
-                    sumGX += g * xh;
+                FloatVector m = FloatVector.broadcast(S, mean.getAtIndex(JAVA_FLOAT, n));
+                FloatVector rs = FloatVector.broadcast(S, rstd.getAtIndex(JAVA_FLOAT, n));
+                // means over the row of g = w·dout and of g·x̂
+                FloatVector sg = FloatVector.zero(S), sgx = FloatVector.zero(S);
+                for (int c = 0; c < C; c += L) {
+                    VectorMask<Float> k = S.indexInRange(c, C);
+                    FloatVector g = loadM(w, c, k).mul(loadM(dout, r + c, k));
+                    sg = sg.add(g);
+                    sgx = g.fma(loadM(x, r + c, k).sub(m).mul(rs), sgx);
                 }
-                float meanG = sumG / C, meanGX = sumGX / C;
-                for (int c = 0; c < C; c++) {
-                    float g = w.getAtIndex(JAVA_FLOAT, c) * dout.getAtIndex(JAVA_FLOAT, r + c);
-                    float xh = (x.getAtIndex(JAVA_FLOAT, r + c) - m) * rs;
-                    long i = r + c;
-                    dx.setAtIndex(JAVA_FLOAT, i, dx.getAtIndex(JAVA_FLOAT, i) + (g - meanG - xh * meanGX) * rs);
-                }
-            }
-        });
-        Parallel.forRange(C, L, (s, e) -> {
-            for (int n = 0; n < N; n++) {
-                long r = (long) n * C;
-                float m = mean.getAtIndex(JAVA_FLOAT, n), rs = rstd.getAtIndex(JAVA_FLOAT, n);
-                for (int c = s; c < e; c++) {
-                    float d = dout.getAtIndex(JAVA_FLOAT, r + c);
-                    float xh = (x.getAtIndex(JAVA_FLOAT, r + c) - m) * rs;
-                    dw.setAtIndex(JAVA_FLOAT, c, dw.getAtIndex(JAVA_FLOAT, c) + d * xh);
-                    if (db != null) db.setAtIndex(JAVA_FLOAT, c, db.getAtIndex(JAVA_FLOAT, c) + d);
+                FloatVector meanG = FloatVector.broadcast(S, Vec.sum(sg) / C), meanGX = FloatVector.broadcast(S, Vec.sum(sgx) / C);
+                for (int c = 0; c < C; c += L) {
+                    VectorMask<Float> k = S.indexInRange(c, C);
+                    FloatVector g = loadM(w, c, k).mul(loadM(dout, r + c, k));
+                    FloatVector xh = loadM(x, r + c, k).sub(m).mul(rs);
+                    FloatVector d = g.sub(meanG).sub(xh.mul(meanGX)).mul(rs);
+                    loadM(dx, r + c, k).add(d).intoMemorySegment(dx, (r + c) * 4, NO, k);
                 }
             }
         });
+        Parallel.forRange((C + L - 1) / L, 1, (s, e) -> {
+            for (int c = s * L; c < Math.min(C, e * L); c += L) {
+                VectorMask<Float> k = S.indexInRange(c, C);
+                FloatVector aw = loadM(dw, c, k), ab = db != null ? loadM(db, c, k) : null;
+                for (int n = 0; n < N; n++) {
+                    long r = (long) n * C;
+                    FloatVector d = loadM(dout, r + c, k);
+                    FloatVector xh = loadM(x, r + c, k).sub(mean.getAtIndex(JAVA_FLOAT, n)).mul(rstd.getAtIndex(JAVA_FLOAT, n));
+                    aw = d.fma(xh, aw);
+                    if (ab != null) ab = ab.add(d);
+                }
+                aw.intoMemorySegment(dw, (long) c * 4, NO, k);
+                if (ab != null) ab.intoMemorySegment(db, (long) c * 4, NO, k);
+            }
+        });
+    }
+
+    private static FloatVector loadM(MemorySegment m, long i, VectorMask<Float> mask) {
+        return FloatVector.fromMemorySegment(S, m, i * 4, NO, mask);
     }
 
     static float sum(MemorySegment x, long off, int n) {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i + L <= n; i += L) acc = acc.add(load(x, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Vec.sum(acc);
         for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, off + i);
         return s;
     }
@@ -101,7 +111,7 @@ public final class LayerNorm {
             FloatVector d = load(x, off + i).sub(mv);
             acc = d.fma(d, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Vec.sum(acc);
         for (; i < n; i++) {
             float d = x.getAtIndex(JAVA_FLOAT, off + i) - m;
             s += d * d;

@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -13,6 +14,10 @@ public final class Vec {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     static final ByteOrder NO = ByteOrder.nativeOrder();
+
+    static {
+        if (L > 16) throw new ExceptionInInitializerError("Vec.sum handles up to 16 float lanes, species has " + L);
+    }
 
     private Vec() {}
 
@@ -37,9 +42,23 @@ public final class Vec {
             acc = acc.add(acc2);
         }
         for (; i + L <= n; i += L) acc = load(x, xo + i).fma(load(y, yo + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, xo + i) * y.getAtIndex(JAVA_FLOAT, yo + i);
         return s;
+    }
+
+    /**
+     * Sum of the lanes as a fixed pairwise tree. Unlike {@code reduceLanes(ADD)}, which compiled
+     * code may reassociate, this gives the same bits interpreted, in C1 and in C2, so a run that
+     * resumes before the JIT warms up still reproduces the original run exactly. Handles up to
+     * 16 lanes (512-bit vectors, the widest on x86; checked at class load).
+     */
+    public static float sum(FloatVector v) {
+        if (L > 8) v = v.add(v.slice(8));
+        if (L > 4) v = v.add(v.slice(4));
+        if (L > 2) v = v.add(v.slice(2));
+        if (L > 1) v = v.add(v.slice(1));
+        return v.lane(0);
     }
 
     /** y[yo+i] += a * x[xo+i]. */
@@ -76,7 +95,7 @@ public final class Vec {
                 FloatVector v = load(x, i);
                 acc = v.fma(v, acc);
             }
-            double s = acc.reduceLanes(VectorOperators.ADD);
+            double s = sum(acc);
             for (; i < end; i++) {
                 float v = x.getAtIndex(JAVA_FLOAT, i);
                 s += (double) v * v;
@@ -92,6 +111,28 @@ public final class Vec {
         long i = from;
         for (; i + L <= to; i += L) store(load(x, i).mul(av), x, i);
         for (; i < to; i++) x.setAtIndex(JAVA_FLOAT, i, x.getAtIndex(JAVA_FLOAT, i) * a);
+    }
+
+    /**
+     * e^x per lane, Cephes' expf: x = n·ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r
+     * (about 1 ulp), then 2^n by building the float's exponent bits. Made of exact IEEE operations
+     * only, so (unlike {@code lanewise(EXP)}, whose compiled and interpreted forms differ) it gives
+     * the same bits in every JIT tier. Inputs are clamped to [-87.3, 88.3]: below, the result is
+     * ~1e-38 instead of 0, which no softmax sum can notice.
+     */
+    public static FloatVector exp(FloatVector x) {
+        x = x.max(-87.3f).min(88.3f);
+        FloatVector fx = x.mul(1.44269504088896341f).add(12582912f).sub(12582912f); // round(x / ln2)
+        FloatVector r = fx.mul(-0.693359375f).add(x).add(fx.mul(2.12194440e-4f));
+        FloatVector p = r.mul(1.9875691500e-4f).add(1.3981999507e-3f);
+        p = p.mul(r).add(8.3334519073e-3f);
+        p = p.mul(r).add(4.1665795894e-2f);
+        p = p.mul(r).add(1.6666665459e-1f);
+        p = p.mul(r).add(5.0000001201e-1f);
+        p = p.mul(r.mul(r)).add(r).add(1f);
+        FloatVector pow2n = ((IntVector) fx.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23)
+                .reinterpretAsFloats();
+        return p.mul(pow2n);
     }
 
     @FunctionalInterface

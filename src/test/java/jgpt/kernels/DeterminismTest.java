@@ -1,0 +1,57 @@
+package jgpt.kernels;
+
+import static jgpt.kernels.Segs.arr;
+import static jgpt.kernels.Segs.randn;
+import static jgpt.kernels.Segs.seg;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Same inputs twice with 2+ worker threads → bit-identical outputs (exact resume depends on it). */
+class DeterminismTest {
+    private final int saved = Parallel.threads();
+
+    @AfterEach
+    void restoreThreads() {
+        Parallel.setThreads(saved);
+    }
+
+    private static float[][] run() {
+        Random r = new Random(11);
+        int N = 130, C = 96, OC = 200, B = 2, T = 70, NH = 3, Cq = 48;
+        float[] x = randn(r, N * C), w = randn(r, OC * C), dout = randn(r, N * OC), qkv = randn(r, B * T * 3 * Cq), da = randn(r, B * T * Cq);
+        Matmul mm = new Matmul();
+        MemorySegment out = seg(new float[N * OC]), dinp = seg(new float[N * C]), dw = seg(new float[OC * C]), db = seg(new float[OC]);
+        mm.forward(out, seg(x), seg(w), seg(new float[OC]), N, C, OC);
+        mm.backward(dinp, dw, db, seg(dout), seg(x), seg(w), N, C, OC);
+        MemorySegment ao = seg(new float[B * T * Cq]), att = seg(new float[B * NH * T * T]), dq = seg(new float[B * T * 3 * Cq]);
+        Attention.forward(ao, att, seg(qkv), B, T, Cq, NH);
+        Attention.backward(dq, seg(da), seg(qkv), att, B, T, Cq, NH);
+        MemorySegment lo = seg(new float[N * C]), m = seg(new float[N]), rs = seg(new float[N]), dx = seg(new float[N * C]), lw = seg(new float[C]);
+        LayerNorm.forward(lo, m, rs, seg(x), seg(w), null, N, C);
+        LayerNorm.backward(dx, lw, null, seg(x), seg(x), seg(w), m, rs, N, C);
+        return new float[][] {arr(out, N * OC), arr(dinp, N * C), arr(dw, OC * C), arr(db, OC),
+                arr(ao, B * T * Cq), arr(dq, B * T * 3 * Cq), arr(lo, N * C), arr(dx, N * C), arr(lw, C)};
+    }
+
+    @Test
+    void repeatedRunsAreBitIdenticalWithTwoAndThreeThreads() {
+        for (int threads : new int[] {2, 3}) {
+            Parallel.setThreads(threads);
+            float[][] a = run(), b = run();
+            for (int i = 0; i < a.length; i++) assertThat(b[i]).as("output %d, %d threads", i, threads).containsExactly(a[i]);
+        }
+    }
+
+    @Test
+    void gemmResultDoesNotDependOnThreadCount() {
+        Parallel.setThreads(1);
+        float[][] one = run();
+        Parallel.setThreads(2);
+        float[][] two = run();
+        for (int i = 0; i < 4; i++) assertThat(two[i]).as("matmul output %d", i).containsExactly(one[i]);
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# jgpt's sgemm against OpenBLAS (through numpy) at the same size, in one invocation.
+#   tools/bench/sgemm.sh [SIZE]      (default 2048)
+# OpenBLAS runs with the environment as is, then with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+# unset, then forced to its AVX-512 kernels (OPENBLAS_CORETYPE=SkylakeX: OpenBLAS 0.3.21 does not
+# recognize this CPU and otherwise falls back to slower kernels); Python side only. If numpy's BLAS is not OpenBLAS, the
+# libopenblas0-pthread .deb from the apt cache (or `apt-get download`) is unpacked under
+# target/openblas and put first on LD_LIBRARY_PATH; nothing is installed system-wide.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+size="${1:-2048}"
+py=/usr/bin/python3
+
+openblas_dir() {
+  if "$py" -c 'import numpy, sys; c = numpy.__config__; sys.exit(0 if "openblas" in str(getattr(c, "CONFIG", "")) else 1)' 2>/dev/null; then
+    return 0
+  fi
+  local dir="$here/target/openblas"
+  if [ ! -e "$dir/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3" ]; then
+    local deb
+    deb="$(ls /var/cache/apt/archives/libopenblas0-pthread_*.deb 2>/dev/null | head -1 || true)"
+    if [ -z "$deb" ]; then (mkdir -p "$dir" && cd "$dir" && apt-get download libopenblas0-pthread >/dev/null) && deb="$(ls "$dir"/libopenblas0-pthread_*.deb | head -1)"; fi
+    mkdir -p "$dir" && dpkg-deb -x "$deb" "$dir"
+  fi
+  echo "$dir/usr/lib/x86_64-linux-gnu/openblas-pthread"
+}
+
+lib="$(openblas_dir)"
+run_py() { LD_LIBRARY_PATH="${lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$py" "$here/tools/bench/sgemm_numpy.py" "$size" "$@"; }
+
+echo "== OpenBLAS, environment as is"
+run_py
+echo "== OpenBLAS, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
+(unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; run_py)
+echo "== OpenBLAS, OPENBLAS_CORETYPE=SkylakeX (AVX-512)"
+OPENBLAS_CORETYPE=SkylakeX run_py
+echo "== jgpt"
+for t in 1 2; do "$here/jgpt" bench sgemm --size "$size" --threads "$t"; done
