@@ -9,7 +9,7 @@ import java.util.concurrent.Callable;
 import jgpt.generate.Generator;
 import jgpt.generate.SamplingParams;
 import jgpt.kernels.Parallel;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 import jgpt.tokenizer.Tokenizer;
 import jgpt.train.Checkpoint;
 import jgpt.util.UserError;
@@ -64,7 +64,7 @@ public final class SampleCommand implements Callable<Integer> {
                 .withMinP(minP).withRepetitionPenalty(repetitionPenalty).withSeed(seed).validate();
         if (threads != null) Parallel.setThreads(threads);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Checkpoint ckpt = Checkpoint.load(checkpoint); GPT model = ckpt.newModel()) {
+        try (Checkpoint ckpt = Checkpoint.load(checkpoint); LanguageModel model = ckpt.newModel()) {
             Tokenizer tok = ckpt.tokenizer();
             int[] promptTokens = promptTokens(tok);
             // A default <|endoftext|> start is not text the user wrote: print nothing for it.
