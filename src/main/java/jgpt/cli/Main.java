@@ -14,6 +14,8 @@ import picocli.CommandLine.Command;
                 SampleCommand.class,
                 EvalCommand.class,
                 PlotCommand.class,
+                ImportCommand.class,
+                ExportCommand.class,
         })
 public final class Main implements Runnable {
 
