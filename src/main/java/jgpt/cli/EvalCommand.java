@@ -3,7 +3,7 @@ package jgpt.cli;
 import java.nio.file.Path;
 import java.util.Locale;
 import jgpt.data.TokenFile;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 import jgpt.train.Checkpoint;
 import jgpt.train.Evaluator;
 import jgpt.train.TrainConfig;
@@ -36,7 +36,7 @@ public final class EvalCommand implements Runnable {
             Path dataDir = data != null ? data : cfg.dataDir() != null ? Path.of(cfg.dataDir()) : null;
             if (dataDir == null) throw new UserError("no data: pass --data DIR");
             Path file = Trainer.dataFile(dataDir, split + ".bin");
-            try (TokenFile tokens = TokenFile.open(file); GPT model = ck.newModel()) {
+            try (TokenFile tokens = TokenFile.open(file); LanguageModel model = ck.newModel()) {
                 if (tokens.vocabSize() != ck.config().vocabSize()) {
                     throw new UserError(file + ": vocabulary of " + tokens.vocabSize() + " tokens but "
                             + ck.file() + " was trained on " + ck.config().vocabSize());

@@ -16,6 +16,8 @@ import picocli.CommandLine.Command;
                 EvalCommand.class,
                 PlotCommand.class,
                 BenchCommand.class,
+                ImportCommand.class,
+                ExportCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -7,9 +7,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import jgpt.generate.Generator;
+import jgpt.generate.LlamaDecoder;
+import jgpt.generate.TokenDecoder;
 import jgpt.generate.SamplingParams;
 import jgpt.kernels.Parallel;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
+import jgpt.model.Llama;
 import jgpt.tokenizer.Tokenizer;
 import jgpt.train.Checkpoint;
 import jgpt.util.UserError;
@@ -53,6 +56,9 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1337", description = "Same seed, same text (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--quant", description = "q8: decode with Q8_0 int8 weights, quantized at load (Llama only).")
+    String quant;
+
     @Option(names = "--threads", description = "Worker threads (default: all cores).")
     Integer threads;
 
@@ -64,12 +70,12 @@ public final class SampleCommand implements Callable<Integer> {
                 .withMinP(minP).withRepetitionPenalty(repetitionPenalty).withSeed(seed).validate();
         if (threads != null) Parallel.setThreads(threads);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Checkpoint ckpt = Checkpoint.load(checkpoint); GPT model = ckpt.newModel()) {
+        try (Checkpoint ckpt = Checkpoint.load(checkpoint); LanguageModel model = ckpt.newModel()) {
             Tokenizer tok = ckpt.tokenizer();
             int[] promptTokens = promptTokens(tok);
             // A default <|endoftext|> start is not text the user wrote: print nothing for it.
             String promptText = prompt == null && tok.eotToken() >= 0 ? "" : tok.decode(promptTokens);
-            try (Generator gen = new Generator(model, tok)) {
+            try (Generator gen = new Generator(decoder(model), tok)) {
                 for (int s = 0; s < numSamples; s++) {
                     if (s > 0) out.println("\n---------------");
                     out.print(promptText);
@@ -84,6 +90,13 @@ public final class SampleCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private TokenDecoder decoder(LanguageModel model) {
+        if (quant == null) return TokenDecoder.of(model);
+        if (!quant.equals("q8")) throw new UserError("--quant must be q8, got " + quant);
+        if (!(model instanceof Llama llama)) throw new UserError("--quant q8 is implemented for llama checkpoints only");
+        return new LlamaDecoder(llama, true);
     }
 
     private int[] promptTokens(Tokenizer tok) {

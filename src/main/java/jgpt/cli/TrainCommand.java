@@ -28,6 +28,9 @@ public final class TrainCommand implements Runnable {
     @Option(names = "--n-head") Integer nHead;
     @Option(names = "--n-embd") Integer nEmbd;
     @Option(names = "--block-size") Integer blockSize;
+    @Option(names = "--arch", description = "gpt2 (default) or llama") String arch;
+    @Option(names = "--n-kv-head", description = "llama: key/value heads (GQA), dividing n_head") Integer nKvHead;
+    @Option(names = "--ffn-hidden", description = "llama: SwiGLU width (default: llama2.c's rule)") Integer ffnHidden;
     @Option(names = "--batch-size") Integer batchSize;
     @Option(names = "--grad-accum") Integer gradAccum;
     @Option(names = "--max-steps") Integer maxSteps;
@@ -75,6 +78,9 @@ public final class TrainCommand implements Runnable {
         if (nHead != null) o.put("n_head", nHead);
         if (nEmbd != null) o.put("n_embd", nEmbd);
         if (blockSize != null) o.put("block_size", blockSize);
+        if (arch != null) o.put("arch", arch);
+        if (nKvHead != null) o.put("n_kv_head", nKvHead);
+        if (ffnHidden != null) o.put("ffn_hidden", ffnHidden);
         if (batchSize != null) o.put("batch_size", batchSize);
         if (gradAccum != null) o.put("grad_accum_steps", gradAccum);
         if (maxSteps != null) o.put("max_steps", maxSteps);

@@ -19,7 +19,7 @@ import jgpt.model.GPTConfig;
  * keys and values to the cache and compute logits for the last position only, since only that
  * one is sampled from.
  */
-public final class Decoder implements AutoCloseable {
+public final class Decoder implements TokenDecoder {
     private final GPT model;
     private final GPTConfig c;
     private final FlatBuffer p;

@@ -2,7 +2,7 @@ package jgpt.generate;
 
 import java.util.Arrays;
 import java.util.List;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 import jgpt.tokenizer.StreamDecoder;
 import jgpt.tokenizer.Tokenizer;
 import jgpt.util.Rng;
@@ -23,12 +23,17 @@ public final class Generator implements AutoCloseable {
     /** The generated tokens and the text emitted (after stop-sequence handling). */
     public record Result(int[] tokens, String text, boolean stopped, int promptTokens, long prefillNanos, long decodeNanos) {}
 
-    private final Decoder decoder;
+    private final TokenDecoder decoder;
     private final KVCache cache;
     private final Tokenizer tokenizer;
 
-    public Generator(GPT model, Tokenizer tokenizer) {
-        this.decoder = new Decoder(model);
+    public Generator(LanguageModel model, Tokenizer tokenizer) {
+        this(TokenDecoder.of(model), tokenizer);
+    }
+
+    /** Generation over a given decoder (e.g. a Q8 one); closing the generator closes it. */
+    public Generator(TokenDecoder decoder, Tokenizer tokenizer) {
+        this.decoder = decoder;
         this.cache = decoder.newCache();
         this.tokenizer = tokenizer;
     }

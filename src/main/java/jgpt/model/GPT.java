@@ -19,7 +19,7 @@ import jgpt.util.Rng;
  * token embedding matrix wte itself when tied (logits = h · wteᵀ). Forward and hand-written backward
  * over flat off-heap buffers, in the style of llm.c's train_gpt2.c.
  */
-public final class GPT implements AutoCloseable {
+public final class GPT implements LanguageModel {
     private final GPTConfig config;
     private final ParamLayout layout;
     private final FlatBuffer params;
@@ -33,6 +33,7 @@ public final class GPT implements AutoCloseable {
 
     public GPT(GPTConfig config) {
         this.config = config;
+        if (config.isLlama()) throw new IllegalArgumentException("GPT needs a gpt2 config; use LanguageModel.create");
         this.layout = ParamLayout.gpt2(config);
         this.params = new FlatBuffer(layout);
         this.grads = new FlatBuffer(layout);

@@ -7,7 +7,8 @@ import java.util.Map;
 
 /**
  * Where every parameter of a model lives in its flat buffer. Tensors of one transformer block are
- * contiguous (FSDP gathers a block as one slice); order and names follow Hugging Face's GPT-2.
+ * contiguous (FSDP gathers a block as one slice); names follow Hugging Face's GPT-2 and Llama
+ * (without the {@code transformer.} / {@code model.} prefixes).
  */
 public final class ParamLayout {
     private final List<ParamTensor> tensors = new ArrayList<>();
@@ -26,6 +27,39 @@ public final class ParamLayout {
         tensors.add(t);
         byName.put(name, t);
         numel += t.numel();
+    }
+
+    /** The layout of the config's architecture. */
+    public static ParamLayout of(GPTConfig c) {
+        return c.isLlama() ? llama(c) : gpt2(c);
+    }
+
+    /**
+     * Llama layout with HF names: embed_tokens, blocks layers.0 .. layers.{L-1}, norm, lm_head when
+     * untied. Within a block q/k/v_proj are adjacent (one fused [q|k|v] matmul reads them as one
+     * weight) and so are gate/up_proj (one fused [gate|up] matmul).
+     */
+    public static ParamLayout llama(GPTConfig c) {
+        ParamLayout p = new ParamLayout(c.nLayer());
+        int C = c.nEmbd(), KV = c.kvDim(), H = c.ffnHidden();
+        p.add("embed_tokens.weight", c.paddedVocab(), C);
+        for (int l = 0; l < c.nLayer(); l++) {
+            String h = "layers." + l + ".";
+            p.blockStart[l] = p.numel;
+            p.add(h + "input_layernorm.weight", C);
+            p.add(h + "self_attn.q_proj.weight", C, C);
+            p.add(h + "self_attn.k_proj.weight", KV, C);
+            p.add(h + "self_attn.v_proj.weight", KV, C);
+            p.add(h + "self_attn.o_proj.weight", C, C);
+            p.add(h + "post_attention_layernorm.weight", C);
+            p.add(h + "mlp.gate_proj.weight", H, C);
+            p.add(h + "mlp.up_proj.weight", H, C);
+            p.add(h + "mlp.down_proj.weight", C, H);
+            p.blockEnd[l] = p.numel;
+        }
+        p.add("norm.weight", C);
+        if (!c.tied()) p.add("lm_head.weight", c.paddedVocab(), C);
+        return p;
     }
 
     /** GPT-2 layout: wte, wpe, blocks h.0 .. h.{L-1}, ln_f, and lm_head when untied. */

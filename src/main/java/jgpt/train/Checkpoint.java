@@ -20,8 +20,8 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import jgpt.model.FlatBuffer;
-import jgpt.model.GPT;
 import jgpt.model.GPTConfig;
+import jgpt.model.LanguageModel;
 import jgpt.model.ParamLayout;
 import jgpt.model.ParamTensor;
 import jgpt.tokenizer.Tokenizer;
@@ -192,7 +192,7 @@ public final class Checkpoint implements AutoCloseable {
                 required(file, h, "tokenizer"), required(file, h, "step").asLong(),
                 required(file, h, "rng_state").asLong(), required(file, h, "data_position").asLong());
         boolean hasOptimizer = required(file, h, "optimizer").asBoolean();
-        ParamLayout layout = ParamLayout.gpt2(model);
+        ParamLayout layout = ParamLayout.of(model);
         checkTensorTable(file, h, layout);
         long tensorBytes = layout.numel() * Float.BYTES * (hasOptimizer ? 3 : 1);
         long expected = PREFIX + headerLen + tensorBytes;
@@ -228,7 +228,9 @@ public final class Checkpoint implements AutoCloseable {
 
     static ObjectNode modelJson(GPTConfig c) {
         return JSON.createObjectNode().put("n_layer", c.nLayer()).put("n_head", c.nHead()).put("n_embd", c.nEmbd())
-                .put("block_size", c.blockSize()).put("vocab_size", c.vocabSize()).put("bias", c.bias()).put("tied", c.tied());
+                .put("block_size", c.blockSize()).put("vocab_size", c.vocabSize()).put("bias", c.bias()).put("tied", c.tied())
+                .put("arch", c.arch()).put("n_kv_head", c.nKvHead()).put("ffn_hidden", c.ffnHidden())
+                .put("rope_theta", c.ropeTheta()).put("norm_eps", c.normEps());
     }
 
     private static GPTConfig modelFromJson(Path file, JsonNode m) {
@@ -236,8 +238,11 @@ public final class Checkpoint implements AutoCloseable {
             if (!m.has(f)) throw new UserError(file + ": corrupt checkpoint header (model has no '" + f + "')");
         }
         try {
+            // arch and the Llama fields are absent from checkpoints written before Llama: GPT-2 defaults.
             return new GPTConfig(m.get("n_layer").asInt(), m.get("n_head").asInt(), m.get("n_embd").asInt(),
-                    m.get("block_size").asInt(), m.get("vocab_size").asInt(), m.get("bias").asBoolean(), m.get("tied").asBoolean());
+                    m.get("block_size").asInt(), m.get("vocab_size").asInt(), m.get("bias").asBoolean(), m.get("tied").asBoolean(),
+                    m.path("arch").asText(GPTConfig.GPT2), m.path("n_kv_head").asInt(0), m.path("ffn_hidden").asInt(0),
+                    m.path("rope_theta").asDouble(10000), m.path("norm_eps").asDouble(1e-5));
         } catch (UserError e) {
             throw new UserError(file + ": " + e.getMessage());
         }
@@ -255,8 +260,8 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /** A new model holding the checkpoint's weights. */
-    public GPT newModel() {
-        GPT model = new GPT(config());
+    public LanguageModel newModel() {
+        LanguageModel model = LanguageModel.create(config());
         loadParams(model.params());
         return model;
     }
@@ -273,7 +278,7 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     private void copyInto(FlatBuffer dst, int which) {
-        if (dst.numel() != ParamLayout.gpt2(config()).numel()) {
+        if (dst.numel() != ParamLayout.of(config()).numel()) {
             throw new IllegalArgumentException("buffer of " + dst.numel() + " floats for a checkpoint of another model");
         }
         long bytes = dst.numel() * Float.BYTES;
@@ -296,6 +301,9 @@ public final class Checkpoint implements AutoCloseable {
         }
         mismatch("bias", "--no-bias", have.bias(), wanted.bias());
         mismatch("tied", "--no-tie", have.tied(), wanted.tied());
+        mismatch("arch", "--arch", have.arch(), wanted.arch());
+        mismatch("n_kv_head", "--n-kv-head", have.nKvHead(), wanted.nKvHead());
+        mismatch("ffn_hidden", "--ffn-hidden", have.ffnHidden(), wanted.ffnHidden());
     }
 
     private void mismatch(String field, String flag, Object have, Object wanted) {

@@ -2,7 +2,7 @@ package jgpt.train;
 
 import jgpt.data.DataLoader;
 import jgpt.data.TokenFile;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 
 /** Mean loss of a model over the first batches of a token file (forward only, no gradients). */
 public final class Evaluator {
@@ -14,7 +14,7 @@ public final class Evaluator {
     }
 
     /** Mean of the per-batch mean losses of batches 0 .. batches-1, read from position 0. */
-    public static double meanLoss(GPT model, TokenFile file, int B, int T, int batches) {
+    public static double meanLoss(LanguageModel model, TokenFile file, int B, int T, int batches) {
         DataLoader loader = new DataLoader(file, B, T, 0, 1);
         int[] inputs = new int[B * T], targets = new int[B * T];
         double sum = 0;

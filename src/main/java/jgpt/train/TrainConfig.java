@@ -21,6 +21,9 @@ import jgpt.util.UserError;
  * schedule, logging cadence. Serialized as JSON with nanoGPT-style snake_case names; a preset
  * file and command-line flags are both partial JSON objects laid over {@link #defaults()}.
  *
+ * @param arch         "gpt2" or "llama" (llama ignores bias: it has none)
+ * @param nKvHead      key/value heads; 0 means n_head
+ * @param ffnHidden    MLP width; 0 means the architecture's rule
  * @param seqLen       tokens per sequence T; 0 means block_size
  * @param lrDecaySteps step where the cosine reaches min_lr; 0 means max_steps
  * @param threads      compute threads; 0 means all available processors
@@ -34,6 +37,11 @@ public record TrainConfig(
         @JsonProperty("block_size") int blockSize,
         @JsonProperty("bias") boolean bias,
         @JsonProperty("tied") boolean tied,
+        @JsonProperty("arch") String arch,
+        @JsonProperty("n_kv_head") int nKvHead,
+        @JsonProperty("ffn_hidden") int ffnHidden,
+        @JsonProperty("rope_theta") double ropeTheta,
+        @JsonProperty("norm_eps") double normEps,
         @JsonProperty("batch_size") int batchSize,
         @JsonProperty("seq_len") int seqLen,
         @JsonProperty("grad_accum_steps") int gradAccumSteps,
@@ -86,7 +94,7 @@ public record TrainConfig(
 
     /** A small model and nanoGPT's optimizer settings. */
     public static TrainConfig defaults() {
-        return new TrainConfig(null, null, 4, 4, 128, 128, true, true,
+        return new TrainConfig(null, null, 4, 4, 128, 128, true, true, GPTConfig.GPT2, 0, 0, 10000, 1e-5,
                 32, 0, 1, 1000, 1e-3, 1e-4, 100, 0, 0.1, 0.9, 0.95, 1.0,
                 250, 20, 10, 250, 1337, 0);
     }
@@ -147,6 +155,16 @@ public record TrainConfig(
 
     /** The model this config trains, for a tokenizer of the given vocabulary. */
     public GPTConfig model(int vocabSize) {
-        return new GPTConfig(nLayer, nHead, nEmbd, blockSize, vocabSize, bias, tied);
+        return new GPTConfig(nLayer, nHead, nEmbd, blockSize, vocabSize, bias && !GPTConfig.LLAMA.equals(arch), tied,
+                arch, nKvHead, ffnHidden, ropeTheta, normEps);
+    }
+
+    /** The defaults with a model's shape: the train config recorded for an imported model. */
+    public static TrainConfig forModel(GPTConfig m) {
+        ObjectNode o = JSON.createObjectNode().put("n_layer", m.nLayer()).put("n_head", m.nHead()).put("n_embd", m.nEmbd())
+                .put("block_size", m.blockSize()).put("bias", m.bias()).put("tied", m.tied()).put("arch", m.arch())
+                .put("n_kv_head", m.nKvHead()).put("ffn_hidden", m.ffnHidden()).put("rope_theta", m.ropeTheta())
+                .put("norm_eps", m.normEps());
+        return defaults().with(o, "model config");
     }
 }

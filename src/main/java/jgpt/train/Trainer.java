@@ -12,7 +12,7 @@ import java.nio.file.StandardCopyOption;
 import jgpt.data.DataLoader;
 import jgpt.data.TokenFile;
 import jgpt.kernels.Parallel;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 import jgpt.model.GPTConfig;
 import jgpt.util.Rng;
 import jgpt.util.UserError;
@@ -70,7 +70,7 @@ public final class Trainer {
                 throw new UserError(ckptFile + " exists: pass --resume to continue that run, or choose another --out");
             }
             if (resume && !Files.exists(ckptFile)) throw new UserError(ckptFile + ": no checkpoint to resume from");
-            try (GPT model = new GPT(modelCfg);
+            try (LanguageModel model = LanguageModel.create(modelCfg);
                  AdamW opt = new AdamW(model.params(), model.grads(), cfg.beta1(), cfg.beta2(), 1e-8, cfg.weightDecay())) {
                 int B = cfg.batchSize(), T = cfg.T();
                 DataLoader loader = new DataLoader(trainData, B, T, 0, 1);
@@ -100,7 +100,7 @@ public final class Trainer {
 
     /** One run of steps startStep+1 .. max_steps. */
     private final class Loop {
-        final GPT model;
+        final LanguageModel model;
         final AdamW opt;
         final DataLoader loader;
         final TokenFile valData;
@@ -115,7 +115,7 @@ public final class Trainer {
         long trainNanos;    // all training time of this invocation, for the ETA
         int stepsDone;
 
-        Loop(GPT model, AdamW opt, DataLoader loader, TokenFile valData, Rng rng, JsonNode tokenizer, MetricsLog metrics) {
+        Loop(LanguageModel model, AdamW opt, DataLoader loader, TokenFile valData, Rng rng, JsonNode tokenizer, MetricsLog metrics) {
             this.model = model;
             this.opt = opt;
             this.loader = loader;
@@ -192,8 +192,8 @@ public final class Trainer {
     }
 
     private static String describe(GPTConfig c) {
-        return String.format("GPT %d layers, %d heads, %d dims, block %d, vocab %d%s%s", c.nLayer(), c.nHead(),
-                c.nEmbd(), c.blockSize(), c.vocabSize(), c.bias() ? "" : ", no bias", c.tied() ? "" : ", untied");
+        return String.format("%s %d layers, %d heads%s, %d dims, block %d, vocab %d%s%s", c.isLlama() ? "Llama" : "GPT", c.nLayer(),
+                c.nHead(), c.nKvHead() != c.nHead() ? " (" + c.nKvHead() + " kv)" : "", c.nEmbd(), c.blockSize(), c.vocabSize(), c.bias() ? "" : ", no bias", c.tied() ? "" : ", untied");
     }
 
     private static JsonNode readJson(Path file) {

@@ -1,0 +1,167 @@
+package jgpt.generate;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import jgpt.kernels.Matmul;
+import jgpt.kernels.MatvecQ8;
+import jgpt.kernels.Parallel;
+import jgpt.kernels.Q8Tensor;
+import jgpt.kernels.RMSNorm;
+import jgpt.kernels.Rope;
+import jgpt.kernels.SwiGlu;
+import jgpt.kernels.Vec;
+import jgpt.model.FlatBuffer;
+import jgpt.model.GPTConfig;
+import jgpt.model.Llama;
+import jgpt.model.ParamTensor;
+
+/**
+ * KV-cache inference for a {@link Llama}, like {@link Decoder}: the cache holds only the n_kv_head
+ * key/value heads, RoPE is applied to q and k at their absolute positions before k is cached. With
+ * {@code q8} the linear weights and the LM head are quantized to Q8_0 once, here, and every
+ * product reads int8 ({@link MatvecQ8}); embeddings and norms stay f32.
+ */
+public final class LlamaDecoder implements TokenDecoder {
+    /** out[n, outF] = inp[n, in] · Wᵀ for one weight, f32 or Q8_0. */
+    private interface Linear {
+        void apply(MemorySegment out, MemorySegment inp, int n);
+    }
+
+    private final GPTConfig c;
+    private final FlatBuffer p;
+    private final Rope rope;
+    private final Matmul mm = new Matmul();
+    private final Arena arena = Arena.ofShared();
+    private final Linear[] qkv, o, gateUp, down;
+    private final Linear head;
+    private final int C, NH, NKV, hs, KV, QKV, H;
+    private final float eps;
+    private final MemorySegment x, xn, rstd, qkvBuf, atty, tmp, gu, hid, logits;
+    private final float[] logitsOut;
+
+    public LlamaDecoder(Llama model, boolean q8) {
+        c = model.config();
+        p = model.params();
+        rope = model.rope();
+        C = c.nEmbd(); NH = c.nHead(); NKV = c.nKvHead(); hs = c.headSize(); KV = c.kvDim(); QKV = C + 2 * KV; H = c.ffnHidden();
+        eps = (float) c.normEps();
+        int Lyr = c.nLayer();
+        qkv = new Linear[Lyr]; o = new Linear[Lyr]; gateUp = new Linear[Lyr]; down = new Linear[Lyr];
+        for (int l = 0; l < Lyr; l++) {
+            String h = "layers." + l + ".";
+            qkv[l] = linear(h + "self_attn.q_proj.weight", QKV, C, q8);
+            o[l] = linear(h + "self_attn.o_proj.weight", C, C, q8);
+            gateUp[l] = linear(h + "mlp.gate_proj.weight", 2 * H, C, q8);
+            down[l] = linear(h + "mlp.down_proj.weight", C, H, q8);
+        }
+        head = linear(c.tied() ? "embed_tokens.weight" : "lm_head.weight", c.vocabSize(), C, q8);
+        long T = c.blockSize();
+        x = alloc(T * C); xn = alloc(T * C); rstd = alloc(T); qkvBuf = alloc(T * QKV); atty = alloc(T * C); tmp = alloc(T * C);
+        gu = alloc(T * 2 * H); hid = alloc(T * H); logits = alloc(c.vocabSize());
+        logitsOut = new float[c.vocabSize()];
+    }
+
+    /** rows x cols weights starting at a tensor (running on into adjacent ones for the fused q|k|v and gate|up). */
+    private Linear linear(String first, int rows, int cols, boolean q8) {
+        ParamTensor t = p.layout().tensor(first);
+        MemorySegment w = p.data().asSlice(t.offset() * 4, (long) rows * cols * 4);
+        if (q8) {
+            Q8Tensor qw = Q8Tensor.quantize(w, rows, cols, arena);
+            return (out, inp, n) -> {
+                for (int i = 0; i < n; i++) MatvecQ8.matvec(out, (long) i * rows, qw, inp, (long) i * cols);
+            };
+        }
+        return (out, inp, n) -> {
+            if (n == 1) Matmul.matvec(out, 0, inp, 0, w, null, cols, rows);
+            else mm.forward(out, inp, w, null, n, cols, rows);
+        };
+    }
+
+    private MemorySegment alloc(long floats) {
+        return arena.allocate(floats * 4, 64);
+    }
+
+    @Override
+    public GPTConfig config() {
+        return c;
+    }
+
+    @Override
+    public KVCache newCache() {
+        return new KVCache(c);
+    }
+
+    @Override
+    public float[] prefill(KVCache cache, int[] tokens, int off, int n) {
+        if (n < 1) throw new IllegalArgumentException("prefill needs at least one token");
+        if (cache.length + n > cache.capacity) {
+            throw new IllegalArgumentException("context of " + (cache.length + n) + " tokens exceeds block_size " + cache.capacity);
+        }
+        int pos0 = cache.length;
+        MemorySegment emb = p.view("embed_tokens.weight");
+        for (int i = 0; i < n; i++) {
+            int tok = tokens[off + i];
+            if (tok < 0 || tok >= c.vocabSize()) throw new IllegalArgumentException("token " + tok + " outside vocabulary of " + c.vocabSize());
+            MemorySegment.copy(emb, (long) tok * C * 4, x, (long) i * C * 4, C * 4L);
+        }
+        for (int l = 0; l < c.nLayer(); l++) {
+            String h = "layers." + l + ".";
+            RMSNorm.forward(xn, rstd, x, p.view(h + "input_layernorm.weight"), n, C, eps);
+            qkv[l].apply(qkvBuf, xn, n);
+            rope.forward(qkvBuf, n, n, pos0, QKV, NH + NKV);
+            MemorySegment kc = cache.k[l], vc = cache.v[l];
+            for (int i = 0; i < n; i++) {
+                MemorySegment.copy(qkvBuf, ((long) i * QKV + C) * 4, kc, (long) (pos0 + i) * KV * 4, KV * 4L);
+                MemorySegment.copy(qkvBuf, ((long) i * QKV + C + KV) * 4, vc, (long) (pos0 + i) * KV * 4, KV * 4L);
+            }
+            attend(kc, vc, n, pos0);
+            o[l].apply(tmp, atty, n);
+            Vec.addInto(x, tmp, (long) n * C);
+            RMSNorm.forward(xn, rstd, x, p.view(h + "post_attention_layernorm.weight"), n, C, eps);
+            gateUp[l].apply(gu, xn, n);
+            SwiGlu.forward(hid, gu, n, H);
+            down[l].apply(tmp, hid, n);
+            Vec.addInto(x, tmp, (long) n * C);
+        }
+        cache.length += n;
+        // Only the last position is sampled from: final norm and LM head on one row.
+        RMSNorm.forward(xn, rstd, x.asSlice((long) (n - 1) * C * 4, C * 4L), p.view("norm.weight"), 1, C, eps);
+        head.apply(logits, xn, 1);
+        MemorySegment.copy(logits, JAVA_FLOAT, 0, logitsOut, 0, c.vocabSize());
+        return logitsOut;
+    }
+
+    /** Causal attention of the n new positions over all cached ones; query head h reads kv head h / (NH/NKV). */
+    private void attend(MemorySegment kc, MemorySegment vc, int n, int pos0) {
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        int group = NH / NKV;
+        Parallel.forRange(n * NH, 1, (s, e) -> {
+            float[] att = new float[pos0 + n];
+            for (int ih = s; ih < e; ih++) {
+                int i = ih / NH, h = ih % NH, t = pos0 + i;
+                long q = (long) i * QKV + (long) h * hs, kvo = (long) (h / group) * hs;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    att[t2] = Vec.dot(qkvBuf, q, kc, (long) t2 * KV + kvo, hs) * scale;
+                    max = Math.max(max, att[t2]);
+                }
+                float sum = 0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    att[t2] = (float) Math.exp(att[t2] - max);
+                    sum += att[t2];
+                }
+                long out = (long) i * C + (long) h * hs;
+                atty.asSlice(out * 4, hs * 4L).fill((byte) 0);
+                float inv = 1f / sum;
+                for (int t2 = 0; t2 <= t; t2++) Vec.axpy(att[t2] * inv, vc, (long) t2 * KV + kvo, atty, out, hs);
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
