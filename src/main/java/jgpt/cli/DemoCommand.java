@@ -12,7 +12,7 @@ import jgpt.data.Prepare;
 import jgpt.data.TokenFile;
 import jgpt.generate.Generator;
 import jgpt.generate.SamplingParams;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 import jgpt.tokenizer.Tokenizer;
 import jgpt.train.Checkpoint;
 import jgpt.train.Evaluator;
@@ -66,7 +66,7 @@ public final class DemoCommand implements Callable<Integer> {
 
         err.println("jgpt demo: 3/3 evaluating on the whole held-out tail and sampling");
         PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Checkpoint ckpt = Checkpoint.load(out); GPT model = ckpt.newModel();
+        try (Checkpoint ckpt = Checkpoint.load(out); LanguageModel model = ckpt.newModel();
              TokenFile val = TokenFile.open(data.resolve("val.bin"))) {
             int B = cfg.batchSize(), T = cfg.T();
             int batches = Evaluator.availableBatches(val, B, T);

@@ -110,6 +110,11 @@ class LlamaKernelsGradientTest {
         MemorySegment att = rand(B * NH * T * T, 0, 0);
         GqaAttention.forward(a, att, qkv, B, T, NH, NH, hs);
         Attention.forward(b, att, qkv, B, T, C, NH);
-        assertThat(a.toArray(JAVA_FLOAT)).containsExactly(b.toArray(JAVA_FLOAT));
+        // Same math, different kernels (GQA's per-row loops vs MHA's blocked GEMMs and polynomial
+        // exp): equal up to float32 rounding.
+        float[] x = a.toArray(JAVA_FLOAT), y = b.toArray(JAVA_FLOAT);
+        for (int i = 0; i < x.length; i++) {
+            assertThat(x[i]).as("element %d", i).isCloseTo(y[i], org.assertj.core.data.Offset.offset(1e-5f * Math.max(1f, Math.abs(y[i]))));
+        }
     }
 }
