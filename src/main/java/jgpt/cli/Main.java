@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
                 PrepareCommand.class,
                 TrainCommand.class,
                 SampleCommand.class,
+                ServeCommand.class,
                 EvalCommand.class,
                 PlotCommand.class,
         })
