@@ -26,6 +26,8 @@ import picocli.CommandLine.Option;
 @Command(name = "sample", mixinStandardHelpOptions = true,
         description = "Generate text from a checkpoint (KV cache, last-position logits only).")
 public final class SampleCommand implements Callable<Integer> {
+    private static final int MAX_BATCH = 16;
+
     @Option(names = "--checkpoint", required = true, description = "Run directory or ckpt.bin file.")
     Path checkpoint;
 
@@ -109,7 +111,8 @@ public final class SampleCommand implements Callable<Integer> {
                 requests.add(new Engine.Request(promptTokens, maxNewTokens, params.withSeed(seed + s), stops,
                         explain ? explainTop : 0, listener));
             }
-            try (Engine engine = new Engine(model, tok, numSamples, numSamples)) {
+            // at most MAX_BATCH KV caches at once (each is n_layer * 2 * block_size * n_embd floats); the rest queue
+            try (Engine engine = new Engine(model, tok, Math.min(numSamples, MAX_BATCH), numSamples)) {
                 engine.submitAll(requests);
                 for (int s = 0; s < numSamples; s++) {
                     Engine.Result r = results.get(s).join();
