@@ -160,8 +160,8 @@ public final class Engine implements AutoCloseable {
                 for (Handle h : joining) admit(h);
                 sampleAll();
                 stepAll();
-            } catch (RuntimeException e) {
-                // a bug in a batched step: fail the batch, keep serving
+            } catch (RuntimeException | OutOfMemoryError e) {
+                // a bug in a batched step, or a request too large for the heap: fail the batch, keep serving
                 for (Active a : active) finish(a, Finish.ERROR, String.valueOf(e));
                 active.clear();
                 activeCount = 0;

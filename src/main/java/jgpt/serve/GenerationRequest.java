@@ -26,6 +26,8 @@ record GenerationRequest(boolean chat, int[] prompt, String promptText, int maxT
                          boolean echo) {
     static final int MAX_N = 16;
     static final int MAX_STOPS = 4;
+    /** Bounds the per-request memory (token history, queued events) a client can ask for. */
+    static final int MAX_TOKENS = 65536;
 
     static GenerationRequest parse(JsonNode body, boolean chat, Tokenizer tok, int blockSize) {
         if (body == null || !body.isObject()) throw ApiException.invalid(null, "the request body must be a JSON object");
@@ -39,8 +41,8 @@ record GenerationRequest(boolean chat, int[] prompt, String promptText, int maxT
                     "the prompt is " + prompt.length + " tokens; this model's context is " + blockSize + " tokens");
         }
         int maxTokens = chat
-                ? f.integer("max_completion_tokens", f.integer("max_tokens", 256, 1, Integer.MAX_VALUE), 1, Integer.MAX_VALUE)
-                : f.integer("max_tokens", 16, 1, Integer.MAX_VALUE);
+                ? f.integer("max_completion_tokens", f.integer("max_tokens", 256, 1, MAX_TOKENS), 1, MAX_TOKENS)
+                : f.integer("max_tokens", 16, 1, MAX_TOKENS);
         long seed = body.has("seed") && !body.get("seed").isNull()
                 ? f.longValue("seed") : ThreadLocalRandom.current().nextLong();
         SamplingParams params = new SamplingParams(

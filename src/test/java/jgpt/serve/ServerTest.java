@@ -163,6 +163,7 @@ class ServerTest {
                 {"{\"prompt\":\"Hi\",\"top_k\":1.5}", "top_k"},
                 {"{\"prompt\":\"Hi\",\"min_p\":2}", "min_p"},
                 {"{\"prompt\":\"Hi\",\"max_tokens\":0}", "max_tokens"},
+                {"{\"prompt\":\"Hi\",\"max_tokens\":2000000000}", "max_tokens"},
                 {"{\"prompt\":\"Hi\",\"n\":100}", "n"},
                 {"{\"prompt\":\"Hi\",\"stop\":[\"\"]}", "stop"},
                 {"{\"prompt\":\"Hi\",\"seed\":\"x\"}", "seed"},
@@ -208,7 +209,7 @@ class ServerTest {
 
     @Test
     void clientDisconnectStopsGeneration() throws Exception {
-        try (Socket sock = openStream(server, 10_000_000)) {
+        try (Socket sock = openStream(server, GenerationRequest.MAX_TOKENS)) {
             readUntilData(sock);
             await(server, h -> h.get("active").asInt() == 1);
         }
@@ -219,7 +220,7 @@ class ServerTest {
     void fullQueueGets503() throws Exception {
         try (GPT m = KVCacheEquivalenceTestAccess.model(64, 4);
              Server small = new Server(m, tok, new Server.Options("127.0.0.1", 0, "small", 1, 1, 4096, 1));
-             Socket running = openStream(small, 10_000_000)) {
+             Socket running = openStream(small, GenerationRequest.MAX_TOKENS)) {
             readUntilData(running);
             try (Socket queued = openStream(small, 5)) {
                 await(small, h -> h.get("queued").asInt() == 1);
