@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
                 TrainCommand.class,
                 SampleCommand.class,
                 DemoCommand.class,
+                ServeCommand.class,
                 EvalCommand.class,
                 PlotCommand.class,
                 BenchCommand.class,

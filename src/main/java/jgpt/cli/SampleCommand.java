@@ -6,7 +6,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import jgpt.generate.Generator;
+import java.util.concurrent.CompletableFuture;
+import jgpt.generate.Engine;
+import jgpt.generate.Explanation;
 import jgpt.generate.LlamaDecoder;
 import jgpt.generate.TokenDecoder;
 import jgpt.generate.SamplingParams;
@@ -19,10 +21,16 @@ import jgpt.util.UserError;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code jgpt sample}: text to stdout as it is generated; timings and logs to stderr. */
+/**
+ * {@code jgpt sample}: text to stdout, timings, logs and explanations to stderr. The samples are
+ * decoded together in one {@link Engine} batch; one sample streams as it is generated, several
+ * are printed in order as they finish.
+ */
 @Command(name = "sample", mixinStandardHelpOptions = true,
         description = "Generate text from a checkpoint (KV cache, last-position logits only).")
 public final class SampleCommand implements Callable<Integer> {
+    private static final int MAX_BATCH = 16;
+
     @Option(names = "--checkpoint", required = true, description = "Run directory or ckpt.bin file.")
     Path checkpoint;
 
@@ -62,10 +70,18 @@ public final class SampleCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Worker threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--explain", description = "Print to stderr, per generated token, the top candidates' probability"
+            + " before and after temperature, after top-k and top-p, and the token drawn.")
+    boolean explain;
+
+    @Option(names = "--explain-top", defaultValue = "5", description = "Candidates per token for --explain (default: ${DEFAULT-VALUE}).")
+    int explainTop;
+
     @Override
     public Integer call() {
         if (maxNewTokens < 0) throw new UserError("--max-new-tokens must be >= 0, got " + maxNewTokens);
         if (numSamples < 1) throw new UserError("--num-samples must be >= 1, got " + numSamples);
+        if (explainTop < 1) throw new UserError("--explain-top must be >= 1, got " + explainTop);
         SamplingParams params = SamplingParams.defaults().withTemperature(temperature).withTopK(topK).withTopP(topP)
                 .withMinP(minP).withRepetitionPenalty(repetitionPenalty).withSeed(seed).validate();
         if (threads != null) Parallel.setThreads(threads);
@@ -75,25 +91,58 @@ public final class SampleCommand implements Callable<Integer> {
             int[] promptTokens = promptTokens(tok);
             // A default <|endoftext|> start is not text the user wrote: print nothing for it.
             String promptText = prompt == null && tok.eotToken() >= 0 ? "" : tok.decode(promptTokens);
-            try (Generator gen = new Generator(decoder(model), tok)) {
+            boolean stream = numSamples == 1;
+            List<CompletableFuture<Engine.Result>> results = new ArrayList<>();
+            List<Engine.Request> requests = new ArrayList<>();
+            if (stream) out.print(promptText);
+            for (int s = 0; s < numSamples; s++) {
+                CompletableFuture<Engine.Result> done = new CompletableFuture<>();
+                results.add(done);
+                int sample = s + 1;
+                Engine.Listener listener = new Engine.Listener() {
+                    int index;
+
+                    @Override
+                    public void onToken(int token, String text, Explanation e) {
+                        if (stream) out.print(text);
+                        if (e != null) System.err.print(ExplainTable.format(tok, numSamples > 1 ? sample : 0, ++index, e));
+                    }
+
+                    @Override
+                    public void onDone(String tail, Engine.Result r) {
+                        if (stream) out.print(tail);
+                        done.complete(r);
+                    }
+                };
+                requests.add(new Engine.Request(promptTokens, maxNewTokens, params.withSeed(seed + s), stops,
+                        explain ? explainTop : 0, listener));
+            }
+            // at most MAX_BATCH KV caches at once (each is n_layer * 2 * block_size * n_embd floats); the rest queue
+            int batch = Math.min(numSamples, MAX_BATCH);
+            try (Engine engine = new Engine(decoder(model, batch), tok, batch, numSamples)) {
+                engine.submitAll(requests);
                 for (int s = 0; s < numSamples; s++) {
-                    if (s > 0) out.println("\n---------------");
-                    out.print(promptText);
-                    Generator.Result r = gen.generate(promptTokens, maxNewTokens, params.withSeed(seed + s), stops, out::print);
+                    Engine.Result r = results.get(s).join();
+                    if (r.finish() == Engine.Finish.ERROR) throw new IllegalStateException("sample " + (s + 1) + ": " + r.error());
+                    if (!stream) {
+                        if (s > 0) out.println("\n---------------");
+                        out.print(promptText + r.text());
+                    }
                     out.println();
-                    double decodeS = r.decodeNanos() / 1e9;
+                    int n = r.tokens().length;
+                    double decodeS = (r.totalNanos() - r.firstTokenNanos()) / 1e9;
                     System.err.printf("jgpt: sample %d: %d prompt tokens, %d new tokens, first token after %.0f ms, %.1f tokens/s%s%n",
-                            s + 1, r.promptTokens(), r.tokens().length, r.prefillNanos() / 1e6,
-                            r.tokens().length > 1 ? (r.tokens().length - 1) / Math.max(decodeS, 1e-9) : 0.0,
-                            r.stopped() ? " (stop sequence)" : "");
+                            s + 1, r.promptTokens(), n, r.firstTokenNanos() / 1e6,
+                            n > 1 ? (n - 1) / Math.max(decodeS, 1e-9) : 0.0,
+                            r.finish() == Engine.Finish.STOP ? " (stop sequence)" : "");
                 }
             }
         }
         return 0;
     }
 
-    private TokenDecoder decoder(LanguageModel model) {
-        if (quant == null) return TokenDecoder.of(model);
+    private TokenDecoder decoder(LanguageModel model, int maxBatch) {
+        if (quant == null) return TokenDecoder.of(model, maxBatch);
         if (!quant.equals("q8")) throw new UserError("--quant must be q8, got " + quant);
         if (!(model instanceof Llama llama)) throw new UserError("--quant q8 is implemented for llama checkpoints only");
         return new LlamaDecoder(llama, true);

@@ -14,10 +14,12 @@ import jgpt.model.GPT;
 import jgpt.model.GPTConfig;
 
 /**
- * Inference for one sequence with a KV cache. {@link #prefill} runs a block of new tokens through
- * the model with matrix products, {@link #step} one token with matrix-vector products; both append
- * keys and values to the cache and compute logits for the last position only, since only that
- * one is sampled from.
+ * Inference with a KV cache per sequence. {@link #prefill} runs a block of new tokens of one
+ * sequence through the model with matrix products; {@link #step} advances several sequences by one
+ * token each, their matrix-vector products done together as one [n, C]·Wᵀ product that reads each
+ * weight once. Both append keys and values to the caches and compute logits for the last position
+ * only, since only that one is sampled from. A sequence's step logits are bit-identical whether it
+ * is stepped alone or in a batch. Not thread-safe: one thread owns a decoder.
  */
 public final class Decoder implements TokenDecoder {
     private final GPT model;
@@ -25,19 +27,33 @@ public final class Decoder implements TokenDecoder {
     private final FlatBuffer p;
     private final Matmul mm = new Matmul();
     private final Arena arena = Arena.ofShared();
-    // Scratch for up to block_size rows.
+    private final int maxBatch;
+    // Scratch for up to max(block_size, maxBatch) rows.
     private final MemorySegment x, ln, qkv, atty, tmp, fc, fcg, lnMean, lnRstd, logits;
     private final float[] logitsOut;
+    // Which cache and position each row of the current forward belongs to.
+    private final KVCache[] rowCache;
+    private final int[] rowPos;
 
     public Decoder(GPT model) {
+        this(model, 1);
+    }
+
+    /** @param maxBatch the most sequences one {@link #step} advances */
+    public Decoder(GPT model, int maxBatch) {
+        if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be >= 1, got " + maxBatch);
         this.model = model;
         this.c = model.config();
         this.p = model.params();
-        long T = c.blockSize(), C = c.nEmbd();
+        this.maxBatch = maxBatch;
+        int rows = Math.max(c.blockSize(), maxBatch);
+        long T = rows, C = c.nEmbd();
         x = alloc(T * C); ln = alloc(T * C); qkv = alloc(T * 3 * C); atty = alloc(T * C); tmp = alloc(T * C);
         fc = alloc(T * 4 * C); fcg = alloc(T * 4 * C); lnMean = alloc(T); lnRstd = alloc(T);
-        logits = alloc(c.paddedVocab());
+        logits = alloc((long) maxBatch * c.vocabSize());
         logitsOut = new float[c.vocabSize()];
+        rowCache = new KVCache[rows];
+        rowPos = new int[rows];
     }
 
     private MemorySegment alloc(long floats) {
@@ -62,36 +78,14 @@ public final class Decoder implements TokenDecoder {
         if (cache.length + n > cache.capacity) {
             throw new IllegalArgumentException("context of " + (cache.length + n) + " tokens exceeds block_size " + cache.capacity);
         }
-        int C = c.nEmbd(), NH = c.nHead(), hs = C / NH, pos0 = cache.length;
         for (int i = 0; i < n; i++) {
-            int tok = tokens[off + i];
-            if (tok < 0 || tok >= c.vocabSize()) throw new IllegalArgumentException("token " + tok + " outside vocabulary of " + c.vocabSize());
-            MemorySegment.copy(p.view("wte"), (long) tok * C * 4, x, (long) i * C * 4, C * 4L);
-            Vec.axpy(1f, p.view("wpe"), (long) (pos0 + i) * C, x, (long) i * C, C);
+            rowCache[i] = cache;
+            rowPos[i] = cache.length + i;
         }
-        for (int l = 0; l < c.nLayer(); l++) {
-            String h = "h." + l + ".";
-            LayerNorm.forward(ln, lnMean, lnRstd, x, p.view(h + "ln_1.weight"), opt(h + "ln_1.bias"), n, C);
-            linear(qkv, ln, h + "attn.c_attn", n, C, 3 * C);
-            MemorySegment kc = cache.k[l], vc = cache.v[l];
-            for (int i = 0; i < n; i++) {
-                MemorySegment.copy(qkv, ((long) i * 3 * C + C) * 4, kc, (long) (pos0 + i) * C * 4, C * 4L);
-                MemorySegment.copy(qkv, ((long) i * 3 * C + 2 * C) * 4, vc, (long) (pos0 + i) * C * 4, C * 4L);
-            }
-            attend(kc, vc, n, pos0, C, NH, hs);
-            linear(tmp, atty, h + "attn.c_proj", n, C, C);
-            Vec.addInto(x, tmp, (long) n * C);
-            LayerNorm.forward(ln, lnMean, lnRstd, x, p.view(h + "ln_2.weight"), opt(h + "ln_2.bias"), n, C);
-            linear(fc, ln, h + "mlp.c_fc", n, C, 4 * C);
-            Gelu.forward(fcg, fc, (long) n * 4 * C);
-            linear(tmp, fcg, h + "mlp.c_proj", n, 4 * C, C);
-            Vec.addInto(x, tmp, (long) n * C);
-        }
+        forward(tokens, off, n, n > 1);
         cache.length += n;
         // Only the last position is sampled from: final norm and LM head on one row.
-        MemorySegment last = x.asSlice((long) (n - 1) * C * 4, C * 4L);
-        LayerNorm.forward(ln, lnMean, lnRstd, last, p.view("ln_f.weight"), opt("ln_f.bias"), 1, C);
-        Matmul.matvec(logits, 0, ln, 0, p.view(c.tied() ? "wte" : "lm_head.weight"), null, C, c.vocabSize());
+        head(n - 1, 1);
         MemorySegment.copy(logits, JAVA_FLOAT, 0, logitsOut, 0, c.vocabSize());
         return logitsOut;
     }
@@ -102,24 +96,81 @@ public final class Decoder implements TokenDecoder {
         return prefill(cache, one, 0, 1);
     }
 
+    /**
+     * Appends {@code tokens[i]} to {@code caches[i]} for i &lt; n and writes each sequence's
+     * next-token logits (real vocabulary) to {@code out[i]}.
+     */
+    public void step(KVCache[] caches, int[] tokens, int n, float[][] out) {
+        if (n < 1 || n > maxBatch) throw new IllegalArgumentException("batch of " + n + " outside [1, " + maxBatch + "]");
+        for (int i = 0; i < n; i++) {
+            if (caches[i].length >= caches[i].capacity) throw new IllegalArgumentException("sequence " + i + " has a full cache");
+            rowCache[i] = caches[i];
+            rowPos[i] = caches[i].length;
+        }
+        forward(tokens, 0, n, false);
+        for (int i = 0; i < n; i++) caches[i].length++;
+        head(0, n);
+        int V = c.vocabSize();
+        for (int i = 0; i < n; i++) MemorySegment.copy(logits, JAVA_FLOAT, (long) i * V * 4, out[i], 0, V);
+    }
+
+    /** The transformer blocks over n rows; row i is token {@code tokens[off+i]} at rowPos[i] of rowCache[i]. */
+    private void forward(int[] tokens, int off, int n, boolean gemm) {
+        int C = c.nEmbd(), NH = c.nHead(), hs = C / NH;
+        for (int i = 0; i < n; i++) {
+            int tok = tokens[off + i];
+            if (tok < 0 || tok >= c.vocabSize()) throw new IllegalArgumentException("token " + tok + " outside vocabulary of " + c.vocabSize());
+            MemorySegment.copy(p.view("wte"), (long) tok * C * 4, x, (long) i * C * 4, C * 4L);
+            Vec.axpy(1f, p.view("wpe"), (long) rowPos[i] * C, x, (long) i * C, C);
+        }
+        for (int l = 0; l < c.nLayer(); l++) {
+            String h = "h." + l + ".";
+            LayerNorm.forward(ln, lnMean, lnRstd, x, p.view(h + "ln_1.weight"), opt(h + "ln_1.bias"), n, C);
+            linear(qkv, ln, h + "attn.c_attn", n, C, 3 * C, gemm);
+            for (int i = 0; i < n; i++) {
+                long at = (long) rowPos[i] * C * 4;
+                MemorySegment.copy(qkv, ((long) i * 3 * C + C) * 4, rowCache[i].k[l], at, C * 4L);
+                MemorySegment.copy(qkv, ((long) i * 3 * C + 2 * C) * 4, rowCache[i].v[l], at, C * 4L);
+            }
+            attend(l, n, C, NH, hs);
+            linear(tmp, atty, h + "attn.c_proj", n, C, C, gemm);
+            Vec.addInto(x, tmp, (long) n * C);
+            LayerNorm.forward(ln, lnMean, lnRstd, x, p.view(h + "ln_2.weight"), opt(h + "ln_2.bias"), n, C);
+            linear(fc, ln, h + "mlp.c_fc", n, C, 4 * C, gemm);
+            Gelu.forward(fcg, fc, (long) n * 4 * C);
+            linear(tmp, fcg, h + "mlp.c_proj", n, 4 * C, C, gemm);
+            Vec.addInto(x, tmp, (long) n * C);
+        }
+    }
+
+    /** Final norm and LM head for rows [first, first+n) of x into logits [n, V]. */
+    private void head(int first, int n) {
+        int C = c.nEmbd();
+        MemorySegment rows = x.asSlice((long) first * C * 4, (long) n * C * 4);
+        LayerNorm.forward(ln, lnMean, lnRstd, rows, p.view("ln_f.weight"), opt("ln_f.bias"), n, C);
+        Matmul.matvecRows(logits, ln, p.view(c.tied() ? "wte" : "lm_head.weight"), null, n, C, c.vocabSize());
+    }
+
     private MemorySegment opt(String name) {
         return model.layout().has(name) ? p.view(name) : null;
     }
 
-    /** out = inp · Wᵀ + b: matrix-vector for one row (no weight packing), matmul for a block. */
-    private void linear(MemorySegment out, MemorySegment inp, String prefix, int n, int in, int outF) {
+    /** out = inp · Wᵀ + b: a tiled matmul for a prefill block, per-row dot products otherwise. */
+    private void linear(MemorySegment out, MemorySegment inp, String prefix, int n, int in, int outF, boolean gemm) {
         MemorySegment w = p.view(prefix + ".weight"), b = opt(prefix + ".bias");
-        if (n == 1) Matmul.matvec(out, 0, inp, 0, w, b, in, outF);
-        else mm.forward(out, inp, w, b, n, in, outF);
+        if (gemm) mm.forward(out, inp, w, b, n, in, outF);
+        else Matmul.matvecRows(out, inp, w, b, n, in, outF);
     }
 
-    /** Causal attention of the n new positions (at pos0..pos0+n-1) over all cached positions. */
-    private void attend(MemorySegment kc, MemorySegment vc, int n, int pos0, int C, int NH, int hs) {
+    /** Causal attention of each row (at rowPos[i] of rowCache[i]) over its cached positions 0..rowPos[i]. */
+    private void attend(int layer, int n, int C, int NH, int hs) {
         float scale = (float) (1.0 / Math.sqrt(hs));
         Parallel.forRange(n * NH, 1, (s, e) -> {
-            float[] att = new float[pos0 + n];
+            float[] att = null;
             for (int ih = s; ih < e; ih++) {
-                int i = ih / NH, h = ih % NH, t = pos0 + i;
+                int i = ih / NH, h = ih % NH, t = rowPos[i];
+                MemorySegment kc = rowCache[i].k[layer], vc = rowCache[i].v[layer];
+                if (att == null || att.length <= t) att = new float[t + 1];
                 long q = (long) i * 3 * C + (long) h * hs;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int t2 = 0; t2 <= t; t2++) {

@@ -81,6 +81,25 @@ public final class Matmul {
         });
     }
 
+    /**
+     * out[n, OC] = x[n, C] · w[OC, C]ᵀ (+ bias) for a few rows (the decode step, n = 1 or a batch of
+     * sequences). No weight packing: each weight row is read from memory once and dotted with every
+     * x row while it is in cache. Every element is one {@link Vec#dot} whatever n is, so a row's
+     * result does not depend on the other rows.
+     */
+    public static void matvecRows(MemorySegment out, MemorySegment x, MemorySegment w, MemorySegment bias,
+                                  int n, int C, int OC) {
+        Parallel.forRange(OC, Math.max(1, 64 / n), (s, e) -> {
+            for (int o = s; o < e; o++) {
+                for (int i = 0; i < n; i++) {
+                    float v = Vec.dot(w, (long) o * C, x, (long) i * C, C);
+                    if (bias != null) v += bias.getAtIndex(JAVA_FLOAT, o);
+                    out.setAtIndex(JAVA_FLOAT, (long) i * OC + o, v);
+                }
+            }
+        });
+    }
+
     private static void rows4(MemorySegment out, long outOff, MemorySegment x, long xOff, MemorySegment w,
                               MemorySegment bias, int C, int o) {
         long r0 = (long) o * C * 4, r1 = r0 + C * 4L, r2 = r1 + C * 4L, r3 = r2 + C * 4L, xo = xOff * 4;
