@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 DemoCommand.class,
                 EvalCommand.class,
                 PlotCommand.class,
+                VizCommand.class,
         })
 public final class Main implements Runnable {
 
