@@ -43,6 +43,7 @@ import picocli.CommandLine.Option;
         description = "Pictures and tables that show how jgpt works (used by docs/GUIDE.md).",
         subcommands = {
                 VizCommand.Tokens.class,
+                VizCommand.Params.class,
                 VizCommand.NextToken.class,
                 VizCommand.Filters.class,
                 VizCommand.Memory.class,
@@ -106,7 +107,9 @@ public final class VizCommand implements Runnable {
         s.setChartBackgroundColor(Color.WHITE);
         s.setPlotGridVerticalLinesVisible(false);
         s.setAxisTickLabelsFont(new Font(Font.MONOSPACED, Font.PLAIN, 12));
-        s.setXAxisLabelRotation(60);
+        s.setXAxisLabelRotation(90);
+        s.setXAxisTickMarkSpacingHint(10); // every candidate gets its label
+        s.setYAxisDecimalPattern("0.00");
         return chart;
     }
 
@@ -162,6 +165,40 @@ public final class VizCommand implements Runnable {
             out.printf("%s tokenizer, vocabulary %,d: %d characters -> %d tokens%n", t.name(), t.vocabSize(),
                     text.codePointCount(0, text.length()), ids.length);
             for (int id : ids) out.printf("%6d  %s%n", id, label(t, id));
+            return 0;
+        }
+    }
+
+    @Command(name = "params", mixinStandardHelpOptions = true,
+            description = "Print a model's parameter layout: every tensor's name, shape and offset in the flat buffer.")
+    static final class Params implements Callable<Integer> {
+        @Option(names = "--config", required = true, description = "Preset, e.g. configs/austen-char.json.")
+        Path config;
+
+        @Option(names = "--vocab", required = true, description = "Vocabulary size (81 for Austen at char level, 50257 for gpt2).")
+        int vocab;
+
+        @Option(names = "--no-tie", description = "Untied LM head (its own lm_head.weight).")
+        boolean noTie;
+
+        @Option(names = "--blocks", defaultValue = "1", description = "Transformer blocks to list (default: ${DEFAULT-VALUE}; the others are alike).")
+        int blocks;
+
+        @Override
+        public Integer call() {
+            GPTConfig c = TrainConfig.load(config).model(vocab);
+            if (noTie) c = new GPTConfig(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.bias(), false);
+            ParamLayout layout = ParamLayout.gpt2(c);
+            PrintStream o = stdout();
+            o.printf("%s, vocab %d (padded to %d), %s: %,d parameters%n", config, c.vocabSize(), c.paddedVocab(),
+                    c.tied() ? "tied (the LM head is wte)" : "untied", layout.numel());
+            o.printf("%-26s %-12s %12s %12s%n", "tensor", "shape", "numel", "offset");
+            for (var t : layout.tensors()) {
+                String n = t.name();
+                if (n.startsWith("h.") && Integer.parseInt(n.substring(2, n.indexOf('.', 2))) >= blocks) continue;
+                o.printf("%-26s %-12s %,12d %,12d%n", n, java.util.Arrays.toString(t.shape()), t.numel(), t.offset());
+            }
+            if (blocks < c.nLayer()) o.printf("(blocks h.%d .. h.%d not listed: the same tensors)%n", blocks, c.nLayer() - 1);
             return 0;
         }
     }
@@ -248,7 +285,7 @@ public final class VizCommand implements Runnable {
             String pText = topP < 1 ? "top-p " + topP + " of that keeps " + nP + " (mass " + fmt(massP) + ")" : "top-p off";
             out.println(kText + "; " + pText + (nK == ex.candidates().size() ? " (counts within the top " + top + " shown)" : ""));
             if (this.out != null) {
-                CategoryChart a = barChart("softmax(logits / " + temperature + ") after \"" + abbreviate(prompt) + "\": " + kText + "; then " + pText,
+                CategoryChart a = barChart("softmax(logits / " + temperature + "): " + kText + ", then " + pText,
                         "candidate (most likely first)", "probability", 1000, 460);
                 a.getStyler().setStacked(true);
                 a.getStyler().setSeriesColors(new Color[] {new Color(0x2ca02c), new Color(0xff7f0e), new Color(0xb0b0b0)});
@@ -313,6 +350,7 @@ public final class VizCommand implements Runnable {
                         + " params, fp32): computed from the layout, not measured", "", "MiB per rank", 1000, 520);
                 chart.getStyler().setStacked(true);
                 chart.getStyler().setXAxisLabelRotation(0);
+                chart.getStyler().setYAxisDecimalPattern("#,##0");
                 chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
                 chart.getStyler().setSeriesColors(new Color[] {
                         new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c), new Color(0x98df8a)});
