@@ -21,8 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * docs/GUIDE.md stays true: every {@code ```bash runnable} block runs (in order, in a scratch copy
- * of the repository's launcher, configs, data and docs, with the tiny settings below), and every
- * source file the guide names exists.
+ * of the repository's launcher, configs, data and docs, with the tiny settings below and a tiny
+ * model in place of the Austen preset), and every source file and picture the guide names exists.
  */
 class GuideCommandsTest {
     static final Path GUIDE = Path.of("docs/GUIDE.md");
@@ -32,6 +32,13 @@ class GuideCommandsTest {
             "STEPS", "3",          // training steps
             "TOKENS", "20",        // tokens to sample
             "EVAL_BATCHES", "2");  // validation batches
+
+    /** Replaces configs/austen-char.json in the scratch copy. */
+    static final String TINY_PRESET = """
+            {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32, "batch_size": 4,
+             "max_steps": 3, "warmup_steps": 1, "eval_interval": 2, "eval_batches": 2,
+             "log_interval": 1, "checkpoint_interval": 2}
+            """;
 
     static List<String> runnableBlocks(String markdown) {
         List<String> blocks = new ArrayList<>();
@@ -67,6 +74,8 @@ class GuideCommandsTest {
         // A scratch repository: the launcher and what the commands read; outputs land here too.
         Files.copy(Path.of("jgpt"), repo.resolve("jgpt"), StandardCopyOption.COPY_ATTRIBUTES);
         for (String dir : List.of("configs", "data", "docs")) copyTree(Path.of(dir), repo.resolve(dir));
+        // The guide trains the Austen preset; here it is a tiny model of the same kind, so each step takes milliseconds.
+        Files.writeString(repo.resolve("configs/austen-char.json"), TINY_PRESET);
 
         Path log = repo.resolve("block.log");
         for (String block : blocks) {
