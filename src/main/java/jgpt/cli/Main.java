@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 ImportCommand.class,
                 ExportCommand.class,
+                VizCommand.class,
         })
 public final class Main implements Runnable {
 
