@@ -11,12 +11,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import jgpt.generate.Decoder;
+import jgpt.generate.TokenDecoder;
 import jgpt.generate.Explanation;
 import jgpt.generate.KVCache;
 import jgpt.generate.Sampler;
 import jgpt.generate.SamplingParams;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 import jgpt.model.GPTConfig;
 import jgpt.model.ParamLayout;
 import jgpt.tokenizer.Gpt2Tokenizer;
@@ -132,8 +132,8 @@ public final class VizCommand implements Runnable {
         /** Runs the model over the prompt (cropped to block_size) and returns the next-token logits. */
         float[] logits() {
             if (top < 1) throw new UserError("--top must be >= 1, got " + top);
-            try (Checkpoint ckpt = Checkpoint.load(checkpoint); GPT model = ckpt.newModel();
-                 Decoder dec = new Decoder(model); KVCache cache = dec.newCache()) {
+            try (Checkpoint ckpt = Checkpoint.load(checkpoint); LanguageModel model = ckpt.newModel();
+                 TokenDecoder dec = TokenDecoder.of(model); KVCache cache = dec.newCache()) {
                 tok = ckpt.tokenizer();
                 int[] ids = tok.encode(prompt);
                 if (ids.length == 0) throw new UserError("--prompt encodes to no tokens");
@@ -188,7 +188,7 @@ public final class VizCommand implements Runnable {
         public Integer call() {
             GPTConfig c = TrainConfig.load(config).model(vocab);
             if (noTie) c = new GPTConfig(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.vocabSize(), c.bias(), false);
-            ParamLayout layout = ParamLayout.gpt2(c);
+            ParamLayout layout = ParamLayout.of(c);
             PrintStream o = stdout();
             o.printf("%s, vocab %d (padded to %d), %s: %,d parameters%n", config, c.vocabSize(), c.paddedVocab(),
                     c.tied() ? "tied (the LM head is wte)" : "untied", layout.numel());
@@ -321,7 +321,7 @@ public final class VizCommand implements Runnable {
         @Override
         public Integer call() {
             GPTConfig mc = TrainConfig.load(config).model(vocab);
-            ParamLayout layout = ParamLayout.gpt2(mc);
+            ParamLayout layout = ParamLayout.of(mc);
             long P = layout.numel();
             long block = layout.blockEnd(0) - layout.blockStart(0);
             PrintStream o = stdout();
