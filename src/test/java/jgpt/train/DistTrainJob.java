@@ -23,6 +23,7 @@ import jgpt.util.UserError;
  *                           FSDP resident-memory check; --max-state-bytes check
  *   reshard-save ROOT DATA  FSDP with sharded checkpoints, steps 1..5
  *   reshard-resume ROOT DATA  resume that run to step 10
+ *   ddp|fsdp|zero2 ROOT DATA CASE  one training of CASE (e.g. tied-accum2)
  * </pre>
  */
 public final class DistTrainJob {
@@ -65,11 +66,11 @@ public final class DistTrainJob {
 
     public static void main(String[] args) {
         Comm comm = Comm.create();
-        comm.runOrAbort(() -> run(comm, args[0], Path.of(args[1]), Path.of(args[2])));
+        comm.runOrAbort(() -> run(comm, args[0], Path.of(args[1]), Path.of(args[2]), args.length > 3 ? args[3] : null));
         comm.close();
     }
 
-    private static void run(Comm comm, String mode, Path root, Path data) {
+    private static void run(Comm comm, String mode, Path root, Path data, String extra) {
         int n = comm.size(), rank = comm.rank();
         switch (mode) {
             case "equivalence" -> {
@@ -83,6 +84,11 @@ public final class DistTrainJob {
                 }
                 residentMemory(comm);
                 maxStateBytes(comm, root, data);
+            }
+            case "ddp", "fsdp", "zero2" -> { // one training: MODE ROOT DATA CASE
+                Path out = root.resolve("np" + n + "-" + mode + "-" + extra);
+                new Trainer(config(extra, n, STEPS), data, out, false, QUIET,
+                        new Trainer.Distributed(comm, Strategy.parse(mode), 0, false)).run();
             }
             case "reshard-save" -> new Trainer(config("tied-accum2", n, 5), data, root.resolve("reshard"), false, QUIET,
                     new Trainer.Distributed(comm, Strategy.FSDP, 0, true)).run();
@@ -133,11 +139,11 @@ public final class DistTrainJob {
         GPTConfig model = cfg.model(VOCAB);
         jgpt.dist.Sharding sh = new jgpt.dist.Sharding(jgpt.model.ParamLayout.gpt2(model), model.nLayer(), n);
         long limit = (sh.stateBytes(Strategy.FSDP) + sh.stateBytes(Strategy.DDP)) / 2;
-        new Trainer(cfg, data, root.resolve("limit-fsdp"), false, QUIET,
+        new Trainer(cfg, data, root.resolve("limit-fsdp-np" + n), false, QUIET,
                 new Trainer.Distributed(comm, Strategy.FSDP, limit, false)).run();
         System.out.println("rank " + comm.rank() + ": fsdp under max-state-bytes " + limit + " trained");
         try {
-            new Trainer(cfg, data, root.resolve("limit-ddp"), false, QUIET,
+            new Trainer(cfg, data, root.resolve("limit-ddp-np" + n), false, QUIET,
                     new Trainer.Distributed(comm, Strategy.DDP, limit, false)).run();
             System.out.println("rank " + comm.rank() + ": ddp NOT refused");
         } catch (UserError e) {
