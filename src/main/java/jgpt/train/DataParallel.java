@@ -71,8 +71,9 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
     private boolean evalMode;
     private long commNanos;
 
+    /** Buckets of {@link #BUCKET_BYTES}, or of the system property {@code jgpt.ddp.bucketBytes} (tests use small ones). */
     public DataParallel(Comm comm, Strategy strategy, GPT model, AdamW opt) {
-        this(comm, strategy, model, opt, BUCKET_BYTES);
+        this(comm, strategy, model, opt, Long.getLong("jgpt.ddp.bucketBytes", BUCKET_BYTES));
     }
 
     public DataParallel(Comm comm, Strategy strategy, GPT model, AdamW opt, long bucketBytes) {

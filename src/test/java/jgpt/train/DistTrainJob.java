@@ -65,6 +65,8 @@ public final class DistTrainJob {
     static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
 
     public static void main(String[] args) {
+        // small DDP buckets (16 KB: about 7 per model), so several all-reduces overlap backward
+        System.setProperty("jgpt.ddp.bucketBytes", "16384");
         Comm comm = Comm.create();
         comm.runOrAbort(() -> run(comm, args[0], Path.of(args[1]), Path.of(args[2]), args.length > 3 ? args[3] : null));
         comm.close();
