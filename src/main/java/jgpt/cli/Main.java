@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class,
                 PrepareCommand.class,
                 TrainCommand.class,
+                TrainBenchCommand.class,
                 SampleCommand.class,
                 DemoCommand.class,
                 ServeCommand.class,

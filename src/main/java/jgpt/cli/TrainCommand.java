@@ -2,19 +2,27 @@ package jgpt.cli;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import jgpt.train.Checkpoint;
+import java.util.ArrayList;
+import java.util.List;
+import jgpt.dist.Comm;
+import jgpt.dist.Launcher;
+import jgpt.dist.Strategy;
 import jgpt.train.TrainConfig;
 import jgpt.train.Trainer;
 import jgpt.util.UserError;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code jgpt train}: trains (or resumes) a run from a preset and/or flags. */
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Train a GPT on a prepared data directory, writing checkpoints, metrics and a loss chart to a run directory.")
-public final class TrainCommand implements Runnable {
+        description = "Train a GPT on a prepared data directory, writing checkpoints, metrics and a loss chart to a run directory. "
+                + "Distributed: mpirun -np N jgpt train --strategy ddp|fsdp|zero2 ..., or jgpt train --nproc N ...")
+public final class TrainCommand implements java.util.concurrent.Callable<Integer> {
+    @Spec CommandSpec spec;
+
     @Option(names = "--config", paramLabel = "FILE", description = "JSON preset, e.g. configs/austen-char.json")
     Path config;
     @Option(names = "--data", paramLabel = "DIR", description = "prepared data: train.bin, val.bin, tokenizer.json")
@@ -45,31 +53,51 @@ public final class TrainCommand implements Runnable {
     @Option(names = "--no-tie", description = "untied LM head") boolean noTie;
     @Option(names = "--no-bias", description = "no biases in Linear layers and LayerNorms") boolean noBias;
 
+    @Option(names = "--nproc", paramLabel = "N", description = "run N ranks: re-launches this command under mpirun")
+    Integer nproc;
+    @Option(names = "--strategy", paramLabel = "S", description = "with several ranks: ddp (default), fsdp or zero2; "
+            + "--batch-size is per rank, the global batch is batch_size x grad_accum x ranks")
+    String strategy;
+    @Option(names = "--max-state-bytes", paramLabel = "BYTES",
+            description = "fail if params+grads+optimizer state per rank would exceed this")
+    Long maxStateBytes;
+    @Option(names = "--sharded-checkpoint", description = "every rank writes its shard (RUN/ckpt-shards/) instead of rank 0 a consolidated ckpt.bin")
+    boolean shardedCheckpoint;
+
     @Override
-    public void run() {
+    public Integer call() throws Exception {
+        Strategy strat = strategy == null ? Strategy.DDP : Strategy.parse(strategy);
+        if (nproc != null) {
+            if (nproc < 1) throw new UserError("--nproc must be at least 1, got " + nproc);
+            List<String> args = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
+            List<String> cmd = Launcher.command(nproc, Main.class.getName(), Launcher.withoutNproc(args));
+            return Launcher.run(cmd);
+        }
+        Comm comm = Comm.create();
+        try {
+            comm.runOrAbort(() -> train(comm, strat));
+        } finally {
+            comm.close();
+        }
+        return 0;
+    }
+
+    private void train(Comm comm, Strategy strat) {
         TrainConfig cfg = base();
         Path outDir = out != null ? out : cfg.outDir() != null ? Path.of(cfg.outDir()) : null;
         if (outDir == null) throw new UserError("no run directory: pass --out RUN (or set out_dir in the config)");
-        if (resume && config == null) cfg = checkpointConfig(outDir);
+        if (resume && config == null) cfg = Trainer.savedConfig(outDir);
         cfg = cfg.with(overrides(), "command line");
         Path dataDir = data != null ? data : cfg.dataDir() != null ? Path.of(cfg.dataDir()) : null;
         if (dataDir == null) throw new UserError("no data: pass --data DIR (or set data_dir in the config)");
         cfg = cfg.with(JsonNodeFactory.instance.objectNode()
                 .put("data_dir", dataDir.toString()).put("out_dir", outDir.toString()), "command line");
-        new Trainer(cfg, dataDir, outDir, resume, System.err).run();
+        Trainer.Distributed dist = new Trainer.Distributed(comm, strat, maxStateBytes == null ? 0 : maxStateBytes, shardedCheckpoint);
+        new Trainer(cfg, dataDir, outDir, resume, System.err, dist).run();
     }
 
     private TrainConfig base() {
         return config != null ? TrainConfig.load(config) : TrainConfig.defaults();
-    }
-
-    /** Resuming without a preset: the run's own config, so only the flags given change. */
-    private static TrainConfig checkpointConfig(Path outDir) {
-        Path file = outDir.resolve(Checkpoint.FILE);
-        if (!Files.exists(file)) throw new UserError(file + ": no checkpoint to resume from");
-        try (Checkpoint ck = Checkpoint.load(file)) {
-            return ck.state().train();
-        }
     }
 
     private ObjectNode overrides() {

@@ -30,6 +30,34 @@ public final class GPT implements LanguageModel {
     private int[] targets = new int[0];
     private int curB, curT;
     private boolean haveTargets;
+    private Hooks hooks = Hooks.NONE;
+
+    /**
+     * Calls around each unit of forward and backward, for parallelism applied from outside (FSDP
+     * gathers a unit's parameters before it runs; DDP starts reducing gradients once they are
+     * final). Units: {@code -1} the embeddings (wte, wpe), {@code 0..n_layer-1} the blocks,
+     * {@code n_layer} the final norm and LM head (which reads wte when tied). Defaults do nothing.
+     */
+    public interface Hooks {
+        Hooks NONE = new Hooks() {};
+
+        /** Unit's parameters are about to be read by forward. */
+        default void beforeForward(int unit) {}
+
+        /** Unit's forward is done. */
+        default void afterForward(int unit) {}
+
+        /** Unit's parameters are about to be read by backward. */
+        default void beforeBackward(int unit) {}
+
+        /** Unit's backward is done: its gradients of this backward are all added in. */
+        default void afterBackward(int unit) {}
+    }
+
+    /** Installs hooks (null: none). */
+    public void setHooks(Hooks hooks) {
+        this.hooks = hooks == null ? Hooks.NONE : hooks;
+    }
 
     public GPT(GPTConfig config) {
         this.config = config;
@@ -96,9 +124,13 @@ public final class GPT implements LanguageModel {
         if (haveTargets) System.arraycopy(targets, 0, this.targets, 0, BT);
 
         Activations a = act;
+        int L = config.nLayer();
+        hooks.beforeForward(-1);
         Embedding.forward(a.resid[0], this.inputs, p("wte"), p("wpe"), B, T, C);
+        hooks.afterForward(-1);
         for (int l = 0; l < config.nLayer(); l++) {
             String h = "h." + l + ".";
+            hooks.beforeForward(l);
             MemorySegment x = a.resid[l];
             LayerNorm.forward(a.ln1[l], a.ln1Mean[l], a.ln1Rstd[l], x, p(h + "ln_1.weight"), pOpt(h + "ln_1.bias"), BT, C);
             mm.forward(a.qkv[l], a.ln1[l], p(h + "attn.c_attn.weight"), pOpt(h + "attn.c_attn.bias"), BT, C, 3 * C);
@@ -110,10 +142,13 @@ public final class GPT implements LanguageModel {
             Gelu.forward(a.fchGelu[l], a.fch[l], (long) BT * 4 * C);
             mm.forward(a.tmp, a.fchGelu[l], p(h + "mlp.c_proj.weight"), pOpt(h + "mlp.c_proj.bias"), BT, 4 * C, C);
             Vec.add(a.resid[l + 1], a.resid2[l], a.tmp, (long) BT * C);
+            hooks.afterForward(l);
         }
         MemorySegment last = a.resid[config.nLayer()];
+        hooks.beforeForward(L);
         LayerNorm.forward(a.lnf, a.lnfMean, a.lnfRstd, last, p("ln_f.weight"), pOpt("ln_f.bias"), BT, C);
         mm.forward(a.logits, a.lnf, p(head()), null, BT, C, Vp);
+        hooks.afterForward(L);
         if (!haveTargets) return Float.NaN;
         return CrossEntropy.forward(a.losses, a.logits, this.targets, BT, V, Vp);
     }
@@ -128,13 +163,17 @@ public final class GPT implements LanguageModel {
         int C = config.nEmbd(), NH = config.nHead(), V = config.vocabSize(), Vp = config.paddedVocab();
         Activations a = act;
 
+        int L = config.nLayer();
         CrossEntropy.backward(a.logits, targets, gradScale / BT, BT, V, Vp);
+        hooks.beforeBackward(L);
         mm.backward(a.dln, g(head()), null, a.logits, a.lnf, p(head()), BT, C, Vp);
         a.dresid.fill((byte) 0);
         LayerNorm.backward(a.dresid, g("ln_f.weight"), gOpt("ln_f.bias"), a.dln, a.resid[config.nLayer()],
                 p("ln_f.weight"), a.lnfMean, a.lnfRstd, BT, C);
+        hooks.afterBackward(L);
         for (int l = config.nLayer() - 1; l >= 0; l--) {
             String h = "h." + l + ".";
+            hooks.beforeBackward(l);
             // MLP branch: resid[l+1] = resid2 + c_proj(gelu(c_fc(ln_2(resid2))))
             mm.backward(a.dfch, g(h + "mlp.c_proj.weight"), gOpt(h + "mlp.c_proj.bias"), a.dresid, a.fchGelu[l],
                     p(h + "mlp.c_proj.weight"), BT, 4 * C, C);
@@ -151,8 +190,11 @@ public final class GPT implements LanguageModel {
                     p(h + "attn.c_attn.weight"), BT, C, 3 * C);
             LayerNorm.backward(a.dresid, g(h + "ln_1.weight"), gOpt(h + "ln_1.bias"), a.dln, a.resid[l],
                     p(h + "ln_1.weight"), a.ln1Mean[l], a.ln1Rstd[l], BT, C);
+            hooks.afterBackward(l);
         }
+        hooks.beforeBackward(-1);
         Embedding.backward(g("wte"), g("wpe"), a.dresid, inputs, B, T, C);
+        hooks.afterBackward(-1);
     }
 
     /** Logits of the last forward, [B*T, paddedVocab]; the padded columns are meaningless. */

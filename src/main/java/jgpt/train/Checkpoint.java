@@ -130,7 +130,7 @@ public final class Checkpoint implements AutoCloseable {
         return out;
     }
 
-    private static void write(FileChannel ch, MemorySegment seg) throws IOException {
+    static void write(FileChannel ch, MemorySegment seg) throws IOException {
         long chunk = 1L << 26;
         for (long off = 0; off < seg.byteSize(); off += chunk) {
             writeFully(ch, seg.asSlice(off, Math.min(chunk, seg.byteSize() - off)).asByteBuffer());
@@ -142,7 +142,7 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /** Makes the rename itself durable; not every file system lets a directory be opened. */
-    private static void fsyncDirectory(Path dir) {
+    static void fsyncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException ignored) {
@@ -202,7 +202,7 @@ public final class Checkpoint implements AutoCloseable {
         return new Checkpoint(file, state, hasOptimizer, arena, all.asSlice(PREFIX + headerLen, tensorBytes));
     }
 
-    private static JsonNode required(Path file, JsonNode h, String field) {
+    static JsonNode required(Path file, JsonNode h, String field) {
         JsonNode n = h.get(field);
         if (n == null || n.isNull()) throw new UserError(file + ": corrupt checkpoint header (no '" + field + "')");
         return n;
@@ -233,7 +233,7 @@ public final class Checkpoint implements AutoCloseable {
                 .put("rope_theta", c.ropeTheta()).put("norm_eps", c.normEps());
     }
 
-    private static GPTConfig modelFromJson(Path file, JsonNode m) {
+    static GPTConfig modelFromJson(Path file, JsonNode m) {
         for (String f : new String[] {"n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias", "tied"}) {
             if (!m.has(f)) throw new UserError(file + ": corrupt checkpoint header (model has no '" + f + "')");
         }

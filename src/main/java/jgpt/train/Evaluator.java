@@ -15,7 +15,15 @@ public final class Evaluator {
 
     /** Mean of the per-batch mean losses of batches 0 .. batches-1, read from position 0. */
     public static double meanLoss(LanguageModel model, TokenFile file, int B, int T, int batches) {
-        DataLoader loader = new DataLoader(file, B, T, 0, 1);
+        return meanLoss(model, file, B, T, batches, 0, 1);
+    }
+
+    /**
+     * This rank's part of a distributed evaluation: batch i of B*world rows is split by rank like
+     * training batches, so the mean over ranks equals one process's {@code meanLoss} with B*world.
+     */
+    public static double meanLoss(LanguageModel model, TokenFile file, int B, int T, int batches, int rank, int world) {
+        DataLoader loader = new DataLoader(file, B, T, rank, world);
         int[] inputs = new int[B * T], targets = new int[B * T];
         double sum = 0;
         for (int i = 0; i < batches; i++) {

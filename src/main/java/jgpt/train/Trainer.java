@@ -9,11 +9,20 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.List;
 import jgpt.data.DataLoader;
 import jgpt.data.TokenFile;
+import jgpt.dist.Comm;
+import jgpt.dist.LocalComm;
+import jgpt.dist.Sharding;
+import jgpt.dist.Strategy;
 import jgpt.kernels.Parallel;
+import jgpt.model.GPT;
 import jgpt.model.LanguageModel;
 import jgpt.model.GPTConfig;
+import jgpt.model.ParamLayout;
 import jgpt.util.Rng;
 import jgpt.util.UserError;
 
@@ -31,13 +40,36 @@ public final class Trainer {
     private final Path runDir;
     private final boolean resume;
     private final PrintStream log;
+    private final Distributed dist;
+    private final Comm comm;
+    private final int rank, world;
+
+    /**
+     * How this process takes part in a job: its communicator (a {@link LocalComm} alone), the
+     * strategy for more than one rank, a limit on per-rank state bytes (0: none), and whether
+     * checkpoints are written sharded ({@link ShardedCheckpoint}) instead of consolidated.
+     */
+    public record Distributed(Comm comm, Strategy strategy, long maxStateBytes, boolean shardedCheckpoint) {
+        public static Distributed single() {
+            return new Distributed(new LocalComm(), Strategy.DDP, 0, false);
+        }
+    }
 
     public Trainer(TrainConfig cfg, Path dataDir, Path runDir, boolean resume, PrintStream log) {
+        this(cfg, dataDir, runDir, resume, log, Distributed.single());
+    }
+
+    /** Only rank 0 logs, writes metrics, charts and checkpoint metadata; every rank trains. */
+    public Trainer(TrainConfig cfg, Path dataDir, Path runDir, boolean resume, PrintStream log, Distributed dist) {
         this.cfg = cfg;
         this.dataDir = dataDir;
         this.runDir = runDir;
         this.resume = resume;
-        this.log = log;
+        this.dist = dist;
+        this.comm = dist.comm();
+        this.rank = comm.rank();
+        this.world = comm.size();
+        this.log = rank == 0 ? log : new PrintStream(OutputStream.nullOutputStream());
     }
 
     /** Runs to max_steps; with threads > 0 the kernels' worker pool is sized to it. */
@@ -66,42 +98,99 @@ public final class Trainer {
                 throw new UserError("cannot create run directory " + runDir + ": " + e.getMessage());
             }
             Path ckptFile = runDir.resolve(Checkpoint.FILE);
-            if (!resume && Files.exists(ckptFile)) {
+            boolean haveCkpt = Files.exists(ckptFile) || ShardedCheckpoint.exists(runDir);
+            if (!resume && haveCkpt) {
                 throw new UserError(ckptFile + " exists: pass --resume to continue that run, or choose another --out");
             }
-            if (resume && !Files.exists(ckptFile)) throw new UserError(ckptFile + ": no checkpoint to resume from");
+            if (resume && !haveCkpt) throw new UserError(ckptFile + ": no checkpoint to resume from");
+            Strategy strategy = dist.strategy();
+            Sharding sharding = new Sharding(ParamLayout.of(modelCfg), modelCfg.nLayer(), world);
+            long stateBytes = sharding.stateBytes(world == 1 ? Strategy.DDP : strategy);
+            String mode = world == 1 ? "1 process" : world + " ranks, " + strategy.flag();
+            if (dist.maxStateBytes() > 0 && stateBytes > dist.maxStateBytes()) {
+                throw new UserError(String.format("parameters, gradients and optimizer state need %,d bytes per rank with %s,"
+                        + " over --max-state-bytes %,d (try --strategy fsdp, more ranks, or a smaller model)",
+                        stateBytes, mode, dist.maxStateBytes()));
+            }
+            // The data-parallel hooks live in GPT-2's forward/backward; Llama trains in one process.
+            if (world > 1 && !"gpt2".equals(modelCfg.arch())) {
+                throw new UserError("distributed training (--nproc / mpirun) supports arch gpt2 only, got " + modelCfg.arch());
+            }
             try (LanguageModel model = LanguageModel.create(modelCfg);
-                 AdamW opt = new AdamW(model.params(), model.grads(), cfg.beta1(), cfg.beta2(), 1e-8, cfg.weightDecay())) {
+                 AdamW opt = new AdamW(model.params(), model.grads(), cfg.beta1(), cfg.beta2(), 1e-8, cfg.weightDecay());
+                 DataParallel dp = world > 1 ? new DataParallel(comm, strategy, (GPT) model, opt) : null) {
                 int B = cfg.batchSize(), T = cfg.T();
-                DataLoader loader = new DataLoader(trainData, B, T, 0, 1);
+                DataLoader loader = new DataLoader(trainData, B, T, rank, world);
                 Rng rng = new Rng(cfg.seed());
                 long startStep = 0;
                 if (resume) {
-                    try (Checkpoint ck = Checkpoint.load(ckptFile)) {
-                        ck.requireModel(modelCfg);
-                        ck.loadParams(model.params());
-                        ck.loadOptimizer(opt);
-                        rng.setState(ck.state().rngState());
-                        loader.setPosition(ck.state().dataPosition());
-                        startStep = ck.state().step();
-                    }
+                    Checkpoint.State st = loadCheckpoint(modelCfg, model, opt);
+                    rng.setState(st.rngState());
+                    loader.setPosition(st.dataPosition());
+                    startStep = st.step();
                 } else {
                     model.initWeights(rng);
                 }
-                copy(tokenizerFile, runDir.resolve(TOKENIZER_FILE));
+                if (dp != null) dp.distribute();
+                if (rank == 0) copy(tokenizerFile, runDir.resolve(TOKENIZER_FILE));
                 log.printf("jgpt train: %s, %,d parameters, %s -> %s%s%n", describe(modelCfg),
                         model.params().numel(), dataDir, runDir, resume ? ", resuming at step " + startStep : "");
-                try (MetricsLog metrics = MetricsLog.open(runDir, startStep)) {
-                    new Loop(model, opt, loader, valData, rng, tokenizer, metrics).run(startStep);
+                if (world > 1 || dist.maxStateBytes() > 0) {
+                    log.printf("state per rank (%s): %,d bytes of params+grads+AdamW (DDP would hold %,d)%s%n", mode,
+                            stateBytes, sharding.stateBytes(Strategy.DDP), world > 1 && strategy != Strategy.DDP
+                                    ? String.format(", plus up to %,d transient", sharding.transientBytes(strategy)) : "");
+                }
+                if (dp != null && dp.residentStateBytes() >= 0) {
+                    log.printf("resident state bytes on rank 0 (mincore): %,d%n", dp.residentStateBytes());
+                }
+                try (MetricsLog metrics = rank == 0 ? MetricsLog.open(runDir, startStep) : null) {
+                    new Loop(model, opt, dp, loader, valData, rng, tokenizer, metrics, sharding).run(startStep);
                 }
             }
         }
+    }
+
+    /** Loads the newest checkpoint of the run (consolidated or sharded) into full buffers. */
+    private Checkpoint.State loadCheckpoint(GPTConfig modelCfg, LanguageModel model, AdamW opt) {
+        Path ckptFile = runDir.resolve(Checkpoint.FILE);
+        ShardedCheckpoint.Loaded sharded = ShardedCheckpoint.exists(runDir) ? ShardedCheckpoint.load(runDir) : null;
+        if (Files.exists(ckptFile)) {
+            try (Checkpoint ck = Checkpoint.load(ckptFile)) {
+                if (sharded == null || ck.state().step() >= sharded.state().step()) {
+                    ck.requireModel(modelCfg);
+                    ck.loadParams(model.params());
+                    ck.loadOptimizer(opt);
+                    return ck.state();
+                }
+            }
+        }
+        if (!sharded.state().model().equals(modelCfg)) {
+            throw new UserError(sharded.dir() + ": checkpoint model " + describe(sharded.state().model())
+                    + " differs from " + describe(modelCfg));
+        }
+        sharded.loadInto(model.params(), opt);
+        return sharded.state();
+    }
+
+    /** The config a run was saved with, from its newest checkpoint (consolidated or sharded). */
+    public static TrainConfig savedConfig(Path runDir) {
+        Path file = runDir.resolve(Checkpoint.FILE);
+        ShardedCheckpoint.Loaded sharded = ShardedCheckpoint.exists(runDir) ? ShardedCheckpoint.load(runDir) : null;
+        if (Files.exists(file)) {
+            try (Checkpoint ck = Checkpoint.load(file)) {
+                if (sharded == null || ck.state().step() >= sharded.state().step()) return ck.state().train();
+            }
+        }
+        if (sharded == null) throw new UserError(file + ": no checkpoint to resume from");
+        return sharded.state().train();
     }
 
     /** One run of steps startStep+1 .. max_steps. */
     private final class Loop {
         final LanguageModel model;
         final AdamW opt;
+        final DataParallel dp;
+        final Sharding sharding;
         final DataLoader loader;
         final TokenFile valData;
         final Rng rng;
@@ -115,9 +204,14 @@ public final class Trainer {
         long trainNanos;    // all training time of this invocation, for the ETA
         int stepsDone;
 
-        Loop(LanguageModel model, AdamW opt, DataLoader loader, TokenFile valData, Rng rng, JsonNode tokenizer, MetricsLog metrics) {
+        long commNanos;
+
+        Loop(LanguageModel model, AdamW opt, DataParallel dp, DataLoader loader, TokenFile valData, Rng rng, JsonNode tokenizer,
+             MetricsLog metrics, Sharding sharding) {
             this.model = model;
             this.opt = opt;
+            this.dp = dp;
+            this.sharding = sharding;
             this.loader = loader;
             this.valData = valData;
             this.rng = rng;
@@ -134,12 +228,21 @@ public final class Trainer {
             for (int step = (int) startStep + 1; step <= max; step++) {
                 long t0 = System.nanoTime();
                 double loss = trainStep();
-                double norm = GradClip.norm(model.grads());
-                if (cfg.gradClip() > 0) {
-                    GradClip.scale(model.grads(), 0, model.grads().numel(), GradClip.coefficient(norm, cfg.gradClip()));
-                }
                 double lr = schedule.lr(step - 1);
-                opt.step((float) lr, step);
+                double norm;
+                if (dp == null) {
+                    norm = GradClip.norm(model.grads());
+                    if (cfg.gradClip() > 0) {
+                        GradClip.scale(model.grads(), 0, model.grads().numel(), GradClip.coefficient(norm, cfg.gradClip()));
+                    }
+                    opt.step((float) lr, step);
+                } else {
+                    loss = dp.mean(loss);
+                    norm = dp.gradNorm();
+                    if (cfg.gradClip() > 0) dp.scaleGrads(GradClip.coefficient(norm, cfg.gradClip()));
+                    dp.optimizerStep((float) lr, step);
+                    commNanos += dp.takeCommNanos();
+                }
                 long dt = System.nanoTime() - t0;
                 windowNanos += dt;
                 windowSteps++;
@@ -152,40 +255,74 @@ public final class Trainer {
                     report(step, loss, val, lr, norm);
                 }
                 if ((cfg.checkpointInterval() > 0 && step % cfg.checkpointInterval() == 0) || last) {
-                    Checkpoint.save(runDir, new Checkpoint.State(model.config(), cfg, tokenizer, step, rng.state(),
-                            loader.position()), model.params(), opt);
-                    LossPlot.write(runDir);
+                    save(new Checkpoint.State(model.config(), cfg, tokenizer, step, rng.state(), loader.position()));
+                    if (rank == 0) LossPlot.write(runDir);
                 }
             }
         }
 
-        /** Zeroes the gradients, accumulates them over the micro-batches; returns the mean loss. */
+        /**
+         * Zeroes the gradients, accumulates them over the micro-batches; returns this rank's mean
+         * loss. With several ranks backward is scaled by 1/(accum × world), so the sum over ranks
+         * that the strategy computes is the mean over the global batch.
+         */
         double trainStep() {
-            model.zeroGrad();
+            if (dp == null) model.zeroGrad(); else dp.zeroGrad();
             double sum = 0;
             for (int micro = 0; micro < accum; micro++) {
+                if (dp != null) dp.beginMicroStep(micro == accum - 1);
                 loader.next(inputs, targets);
                 sum += model.forward(inputs, targets, B, T);
-                model.backward(1f / accum);
+                model.backward(1f / ((float) accum * world));
             }
+            if (dp != null) dp.finishBackward();
             return sum / accum;
         }
 
         double validate() {
-            int batches = Math.min(cfg.evalBatches(), Math.max(1, Evaluator.availableBatches(valData, B, T)));
-            return Evaluator.meanLoss(model, valData, B, T, batches);
+            int batches = Math.min(cfg.evalBatches(), Math.max(1, Evaluator.availableBatches(valData, B * world, T)));
+            if (dp == null) return Evaluator.meanLoss(model, valData, B, T, batches);
+            dp.setEvalMode(true);
+            try {
+                return dp.mean(Evaluator.meanLoss(model, valData, B, T, batches, rank, world));
+            } finally {
+                dp.setEvalMode(false);
+            }
+        }
+
+        /** Consolidated (rank 0 writes ckpt.bin) or sharded (every rank writes its ranges). */
+        void save(Checkpoint.State state) {
+            if (dist.shardedCheckpoint()) {
+                List<List<Sharding.Range>> ranges = new ArrayList<>();
+                for (int r = 0; r < world; r++) {
+                    boolean sharded = dp != null && dp.strategy().shardsGrads();
+                    ranges.add(sharded ? sharding.owned(r)
+                            : r == 0 ? List.of(new Sharding.Range(0, model.params().numel())) : List.of());
+                }
+                ShardedCheckpoint.save(runDir, state, comm, ranges, model.params(), opt);
+                return;
+            }
+            if (dp != null) dp.consolidate();
+            if (rank == 0) Checkpoint.save(runDir, state, model.params(), opt);
+            if (dp != null) {
+                dp.afterConsolidate();
+                comm.barrier();
+            }
         }
 
         void report(int step, double loss, Double val, double lr, double norm) {
             double msPerStep = windowNanos / 1e6 / windowSteps;
-            double tokensPerS = (double) B * T * accum / (msPerStep / 1000);
+            double tokensPerS = (double) B * T * accum * world / (msPerStep / 1000);
+            double commMs = commNanos / 1e6 / windowSteps;
             windowNanos = 0;
             windowSteps = 0;
+            commNanos = 0;
             ObjectNode r = MetricsLog.JSON.createObjectNode();
             r.put("step", step).put("loss", loss).put("lr", lr).put("grad_norm", norm)
                     .put("tokens_per_s", tokensPerS).put("ms_per_step", msPerStep);
+            if (dp != null) r.put("comm_ms_per_step", commMs);
             if (val != null) r.put("val_loss", val);
-            metrics.append(r);
+            if (metrics != null) metrics.append(r);
             long etaS = Math.round(trainNanos / 1e9 / stepsDone * (cfg.maxSteps() - step));
             log.println(Progress.line(step, cfg.maxSteps(), loss, val, lr, norm, msPerStep, tokensPerS, etaS));
         }

@@ -1,0 +1,125 @@
+package jgpt.dist;
+
+import java.util.ArrayList;
+import java.util.List;
+import jgpt.model.ParamLayout;
+
+/**
+ * How a flat parameter buffer splits into units and shards. The units are the model's
+ * {@link jgpt.model.GPT.Hooks hook units}: {@code -1} = [0, blockStart(0)) (wte, wpe), block l =
+ * [blockStart(l), blockEnd(l)), {@code n_layer} = [blockEnd(last), numel) (ln_f, lm_head). Each
+ * unit is padded to a multiple of the world size and cut into equal pieces, one per rank: rank r
+ * owns floats [start + r*per, start + (r+1)*per) of it, clipped to the unit (the padding is never
+ * stored). A unit is gathered and reduce-scattered as one collective of {@code per} floats per rank.
+ */
+public final class Sharding {
+    /** A range [from, to) of the flat buffer. */
+    public record Range(long from, long to) {
+        public long length() {
+            return to - from;
+        }
+    }
+
+    private final int world;
+    private final int nLayer;
+    private final long numel;
+    private final long[] start; // by unit index u+1
+    private final long[] end;
+
+    public Sharding(ParamLayout layout, int nLayer, int world) {
+        if (world < 1) throw new IllegalArgumentException("world " + world);
+        this.world = world;
+        this.nLayer = nLayer;
+        this.numel = layout.numel();
+        start = new long[nLayer + 2];
+        end = new long[nLayer + 2];
+        start[0] = 0;
+        end[0] = layout.blockStart(0);
+        for (int l = 0; l < nLayer; l++) {
+            start[l + 1] = layout.blockStart(l);
+            end[l + 1] = layout.blockEnd(l);
+        }
+        start[nLayer + 1] = layout.blockEnd(nLayer - 1);
+        end[nLayer + 1] = numel;
+    }
+
+    public int world() { return world; }
+    public long numel() { return numel; }
+    /** Hook units run from {@link #firstUnit()} ({@code -1}) to {@link #lastUnit()} ({@code n_layer}). */
+    public int firstUnit() { return -1; }
+    public int lastUnit() { return nLayer; }
+
+    public Range unit(int u) {
+        return new Range(start[u + 1], end[u + 1]);
+    }
+
+    /** Floats per rank of unit u (its length padded to a multiple of the world, divided by it). */
+    public long per(int u) {
+        return Math.ceilDiv(end[u + 1] - start[u + 1], world);
+    }
+
+    /** What rank owns of unit u (possibly empty, at the unit's end). */
+    public Range owned(int u, int rank) {
+        long s = start[u + 1], e = end[u + 1], p = per(u);
+        long lo = Math.min(e, s + rank * p), hi = Math.min(e, s + (rank + 1) * p);
+        return new Range(lo, hi);
+    }
+
+    /** All of rank's owned ranges, in buffer order (non-empty ones). */
+    public List<Range> owned(int rank) {
+        List<Range> out = new ArrayList<>();
+        for (int u = -1; u <= nLayer; u++) {
+            Range r = owned(u, rank);
+            if (r.length() > 0) out.add(r);
+        }
+        return out;
+    }
+
+    /** Floats rank owns. */
+    public long ownedFloats(int rank) {
+        return owned(rank).stream().mapToLong(Range::length).sum();
+    }
+
+    /** The largest per-rank piece of any unit. */
+    public long maxPer() {
+        long m = 0;
+        for (int u = -1; u <= nLayer; u++) m = Math.max(m, per(u));
+        return m;
+    }
+
+    /** The largest unit. */
+    public long maxUnit() {
+        long m = 0;
+        for (int u = -1; u <= nLayer; u++) m = Math.max(m, end[u + 1] - start[u + 1]);
+        return m;
+    }
+
+    /**
+     * Bytes of parameters, gradients and both AdamW moments that one rank keeps between steps
+     * (the largest over ranks): DDP 16 per parameter; ZeRO-2 4 per parameter plus 12 per owned
+     * float; FSDP 16 per owned float.
+     */
+    public long stateBytes(Strategy s) {
+        long owned = 0;
+        for (int r = 0; r < world; r++) owned = Math.max(owned, ownedFloats(r));
+        return switch (s) {
+            case DDP -> 16 * numel;
+            case ZERO2 -> 4 * numel + 12 * owned;
+            case FSDP -> 16 * owned;
+        };
+    }
+
+    /**
+     * Upper bound of the bytes FSDP or ZeRO-2 hold only while a unit is in use: two gather and two
+     * reduce buffers of a padded unit, and (FSDP) up to three gathered units in the parameter
+     * buffer (the one computing, the prefetched next, wte when tied) and one unit of gradients.
+     */
+    public long transientBytes(Strategy s) {
+        long padded = maxPer() * world;
+        return switch (s) {
+            case DDP -> 0;
+            case ZERO2 -> 4 * (3 * padded + maxPer() + maxUnit());
+            case FSDP -> 4 * (3 * padded + maxPer() + 4 * maxUnit());
+        };
+    }
+}

@@ -1,0 +1,403 @@
+package jgpt.train;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import jgpt.dist.Comm;
+import jgpt.dist.PageMemory;
+import jgpt.dist.Sharding;
+import jgpt.dist.Sharding.Range;
+import jgpt.dist.Strategy;
+import jgpt.model.FlatBuffer;
+import jgpt.model.GPT;
+
+/**
+ * Data parallelism applied to a {@link GPT} from outside through its {@link GPT.Hooks}, for a
+ * world of ranks that each run the same model on different micro-batches.
+ *
+ * <ul>
+ *   <li>{@link Strategy#DDP}: all-reduce of the gradients in buckets of ~25 MB (flat slices of the
+ *       gradient buffer, from its end), each started asynchronously as soon as backward has
+ *       finished every unit it covers, and awaited at the end of backward. With gradient
+ *       accumulation only the last micro-step communicates.
+ *   <li>{@link Strategy#ZERO2}: after each unit's backward its gradients are reduce-scattered to
+ *       their owners ({@link Sharding}); each rank keeps gradients and AdamW moments of its shard
+ *       only, steps its shard, then the updated parameters are all-gathered unit by unit.
+ *   <li>{@link Strategy#FSDP}: like ZeRO-2, and parameters are sharded too: a unit's parameters
+ *       are all-gathered just before its forward and again before its backward (the next unit's
+ *       gather is started asynchronously meanwhile) and released right after.
+ * </ul>
+ *
+ * <p>Sharded strategies keep the model's full-size buffers (so the model and AdamW index them as
+ * usual) but only the owned ranges stay resident: the rest is released to the OS with
+ * {@link PageMemory#release} (it reads as zeros afterwards). Accumulation needs no extra buffer:
+ * non-owned gradients are zero before each unit's backward, so the reduce-scatter of (owned
+ * accumulated + local) sums to exactly accumulated + Σ local on the owner.
+ *
+ * <p>Gradients are not divided here: the trainer scales backward by 1/(accum × world), so summing
+ * over ranks gives the mean over the global batch.
+ */
+public final class DataParallel implements GPT.Hooks, AutoCloseable {
+    public static final long BUCKET_BYTES = 25L << 20;
+
+    private final Comm comm;
+    private final Strategy strategy;
+    private final GPT model;
+    private final AdamW opt;
+    private final Sharding sh;
+    private final int rank, world, L;
+    private final boolean tied;
+    private final FlatBuffer params, grads;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment[] gather = new MemorySegment[2];
+    private final MemorySegment send, recv;
+    private final List<Range> owned;
+
+    // DDP buckets
+    private final long bucketFloats;
+    private final List<Range> buckets = new ArrayList<>();
+    private final List<Comm.Request> inFlight = new ArrayList<>();
+    private int launched;
+
+    // FSDP gather state per unit (index u+1)
+    private final boolean[] gathered;
+    private int pendingUnit = Integer.MIN_VALUE;
+    private Comm.Request pending;
+    private int pendingSlot;
+    private int nextSlot;
+
+    private boolean communicate = true;
+    private boolean evalMode;
+    private long commNanos;
+
+    /** Buckets of {@link #BUCKET_BYTES}, or of the system property {@code jgpt.ddp.bucketBytes} (tests use small ones). */
+    public DataParallel(Comm comm, Strategy strategy, GPT model, AdamW opt) {
+        this(comm, strategy, model, opt, Long.getLong("jgpt.ddp.bucketBytes", BUCKET_BYTES));
+    }
+
+    public DataParallel(Comm comm, Strategy strategy, GPT model, AdamW opt, long bucketBytes) {
+        this.comm = comm;
+        this.strategy = strategy;
+        this.model = model;
+        this.opt = opt;
+        this.rank = comm.rank();
+        this.world = comm.size();
+        this.L = model.config().nLayer();
+        this.tied = model.config().tied();
+        this.params = model.params();
+        this.grads = model.grads();
+        this.sh = new Sharding(model.layout(), L, world);
+        this.owned = sh.owned(rank);
+        this.gathered = new boolean[L + 2];
+        long padded = sh.maxPer() * world;
+        if (strategy.shardsGrads()) {
+            gather[0] = arena.allocate(padded * 4, 64);
+            gather[1] = strategy.shardsParams() ? arena.allocate(padded * 4, 64) : gather[0];
+            send = arena.allocate(padded * 4, 64);
+            recv = arena.allocate(sh.maxPer() * 4, 64);
+        } else {
+            send = recv = null;
+        }
+        bucketFloats = Math.max(1, bucketBytes / 4);
+        long n = params.numel();
+        for (long hi = n; hi > 0; hi -= bucketFloats) buckets.add(new Range(Math.max(0, hi - bucketFloats), hi));
+        model.setHooks(this);
+    }
+
+    public Strategy strategy() { return strategy; }
+    public Sharding sharding() { return sh; }
+    /** Ranges of the flat buffers this rank's optimizer owns (everything under DDP). */
+    public List<Range> ownedRanges() {
+        return strategy.shardsGrads() ? owned : List.of(new Range(0, params.numel()));
+    }
+    /** Nanoseconds spent waiting in (or issuing) collectives since the last call. */
+    public long takeCommNanos() {
+        long t = commNanos;
+        commNanos = 0;
+        return t;
+    }
+
+    /**
+     * Makes every rank's state consistent after initialization or loading full buffers: broadcasts
+     * rank 0's parameters (identical anyway with the same seed) and releases what this rank does
+     * not own.
+     */
+    public void distribute() {
+        comm.broadcast(params.data(), params.numel(), 0);
+        releaseNonOwned(grads);
+        if (strategy.shardsGrads()) {
+            releaseNonOwned(opt.m());
+            releaseNonOwned(opt.v());
+        }
+        if (strategy.shardsParams()) releaseNonOwned(params);
+    }
+
+    private void releaseNonOwned(FlatBuffer b) {
+        if (!strategy.shardsGrads()) return;
+        long at = 0;
+        for (Range r : owned) {
+            if (r.from() > at) PageMemory.release(slice(b, at, r.from()));
+            at = r.to();
+        }
+        if (at < b.numel()) PageMemory.release(slice(b, at, b.numel()));
+    }
+
+    private static MemorySegment slice(FlatBuffer b, long from, long to) {
+        return b.data().asSlice(from * 4, (to - from) * 4);
+    }
+
+    /** Bytes of params, grads, m and v of this rank that are resident in RAM now (mincore). */
+    public long residentStateBytes() {
+        long sum = 0;
+        for (FlatBuffer b : new FlatBuffer[] {params, grads, opt.m(), opt.v()}) {
+            long r = PageMemory.residentBytes(b.data());
+            if (r < 0) return -1;
+            sum += r;
+        }
+        return sum;
+    }
+
+    // ------------------------------------------------------------------ step
+
+    /** Zeroes the gradients for a new optimizer step. */
+    public void zeroGrad() {
+        if (!strategy.shardsGrads()) {
+            grads.zero();
+            return;
+        }
+        for (Range r : owned) slice(grads, r.from(), r.to()).fill((byte) 0); // the rest is already zero
+    }
+
+    /** Before each micro-step: whether it is the last of the step (DDP communicates only then). */
+    public void beginMicroStep(boolean last) {
+        communicate = strategy.shardsGrads() || last;
+        launched = 0;
+    }
+
+    /** After the last micro-step's backward: all gradient communication has completed. */
+    public void finishBackward() {
+        if (strategy != Strategy.DDP) return;
+        launchBuckets(0);
+        long t0 = System.nanoTime();
+        for (Comm.Request r : inFlight) r.await();
+        inFlight.clear();
+        commNanos += System.nanoTime() - t0;
+    }
+
+    /** Mean of a per-rank value over the ranks. */
+    public double mean(double v) {
+        return comm.allReduceSum(v) / world;
+    }
+
+    /** Global L2 norm of the (reduced) gradients. */
+    public double gradNorm() {
+        if (!strategy.shardsGrads()) return GradClip.norm(grads);
+        double sq = 0;
+        for (Range r : owned) sq += GradClip.sumOfSquares(grads, r.from(), r.to());
+        return Math.sqrt(comm.allReduceSum(sq));
+    }
+
+    public void scaleGrads(float coef) {
+        for (Range r : ownedRanges()) GradClip.scale(grads, r.from(), r.to(), coef);
+    }
+
+    /** AdamW on this rank's shard; ZeRO-2 then all-gathers the updated parameters. */
+    public void optimizerStep(float lr, int t) {
+        for (Range r : ownedRanges()) opt.step(lr, t, r.from(), r.to());
+        if (strategy == Strategy.ZERO2) {
+            for (int u = -1; u <= L; u++) gatherNow(u, params, true);
+        }
+    }
+
+    /** Eval mode: forward-only passes, which must release what they gather. */
+    public void setEvalMode(boolean eval) {
+        this.evalMode = eval;
+    }
+
+    // ------------------------------------------------------------------ checkpoints
+
+    /**
+     * Fills rank 0's full buffers (what it does not own: parameters under FSDP, moments under
+     * ZeRO-2/FSDP) so it can write a consolidated checkpoint. A collective; undo with
+     * {@link #afterConsolidate()}.
+     */
+    public void consolidate() {
+        if (!strategy.shardsGrads()) return;
+        for (int u = -1; u <= L; u++) {
+            if (strategy.shardsParams()) gatherNow(u, params, rank == 0);
+            gatherNow(u, opt.m(), rank == 0);
+            gatherNow(u, opt.v(), rank == 0);
+        }
+    }
+
+    public void afterConsolidate() {
+        if (!strategy.shardsGrads() || rank != 0) return;
+        if (strategy.shardsParams()) releaseNonOwned(params);
+        releaseNonOwned(opt.m());
+        releaseNonOwned(opt.v());
+    }
+
+    /** Makes parameters of every unit resident (for a full-buffer read, e.g. tests); collective. */
+    public void gatherAllParams() {
+        if (strategy.shardsParams()) for (int u = -1; u <= L; u++) gatherNow(u, params, true);
+    }
+
+    // ------------------------------------------------------------------ hooks
+
+    @Override
+    public void beforeForward(int unit) {
+        if (!strategy.shardsParams()) return;
+        if (unit == L && tied) ensureGathered(-1);
+        ensureGathered(unit);
+        if (unit < L) prefetch(unit + 1);
+    }
+
+    @Override
+    public void afterForward(int unit) {
+        if (!strategy.shardsParams()) return;
+        if (evalMode) {
+            if (unit == L) {
+                releaseParams(L);
+                releaseParams(-1);
+            } else if (!(unit == -1 && tied)) {
+                releaseParams(unit);
+            }
+            return;
+        }
+        // Kept for backward: the head (runs first), and wte when the head reads it.
+        if (unit == L || (unit == -1 && tied)) return;
+        releaseParams(unit);
+    }
+
+    @Override
+    public void beforeBackward(int unit) {
+        if (!strategy.shardsParams()) return;
+        if (unit == -1) return; // the embedding's backward reads no parameters
+        if (unit == L && tied) ensureGathered(-1);
+        ensureGathered(unit);
+        if (unit > 0) prefetch(unit - 1);
+    }
+
+    @Override
+    public void afterBackward(int unit) {
+        if (!communicate) return;
+        if (strategy == Strategy.DDP) {
+            launchBuckets(sh.unit(unit).from());
+            poll();
+            return;
+        }
+        if (strategy.shardsParams()) releaseParams(unit);
+        reduceScatter(unit);
+    }
+
+    // ------------------------------------------------------------------ DDP
+
+    /** Starts every bucket lying wholly at or above {@code finalFrom} (gradients there are final). */
+    private void launchBuckets(long finalFrom) {
+        long t0 = System.nanoTime();
+        while (launched < buckets.size() && buckets.get(launched).from() >= finalFrom) {
+            Range b = buckets.get(launched++);
+            inFlight.add(comm.allReduceSumAsync(grads.data(), b.from(), b.length()));
+        }
+        commNanos += System.nanoTime() - t0;
+    }
+
+    /** Lets MPI progress the in-flight collectives (it has no progress thread). */
+    private void poll() {
+        for (Comm.Request r : inFlight) if (!r.isDone()) break;
+    }
+
+    // ------------------------------------------------------------------ sharded
+
+    private void reduceScatter(int u) {
+        long t0 = System.nanoTime();
+        Range unit = sh.unit(u), mine = sh.owned(u, rank);
+        long per = sh.per(u);
+        MemorySegment src = send.asSlice(0, per * world * 4);
+        MemorySegment.copy(grads.data(), unit.from() * 4, src, 0, unit.length() * 4);
+        src.asSlice(unit.length() * 4).fill((byte) 0);
+        MemorySegment dst = recv.asSlice(0, per * 4);
+        comm.reduceScatterSum(src, dst, per);
+        // non-owned gradients back to zero (and their pages to the OS), owned = the reduced sum
+        if (mine.from() > unit.from()) PageMemory.release(slice(grads, unit.from(), mine.from()));
+        if (unit.to() > mine.to()) PageMemory.release(slice(grads, mine.to(), unit.to()));
+        MemorySegment.copy(dst, 0, grads.data(), mine.from() * 4, mine.length() * 4);
+        commNanos += System.nanoTime() - t0;
+    }
+
+    private void ensureGathered(int u) {
+        if (gathered[u + 1]) return;
+        long t0 = System.nanoTime();
+        if (pendingUnit == u) {
+            pending.await();
+            pendingUnit = Integer.MIN_VALUE;
+            copyGathered(u, params, gather[pendingSlot]);
+        } else {
+            gatherNow(u, params, true);
+        }
+        gathered[u + 1] = true;
+        commNanos += System.nanoTime() - t0;
+    }
+
+    /** Starts the async all-gather of unit u's parameters, unless it is resident or on its way. */
+    private void prefetch(int u) {
+        if (gathered[u + 1] || pendingUnit == u) return;
+        if (pending != null && pendingUnit != Integer.MIN_VALUE) return; // one in flight at a time
+        long t0 = System.nanoTime();
+        int slot = nextSlot;
+        nextSlot ^= 1;
+        pending = startGather(u, params, gather[slot]);
+        pendingUnit = u;
+        pendingSlot = slot;
+        commNanos += System.nanoTime() - t0;
+    }
+
+    private Comm.Request startGather(int u, FlatBuffer b, MemorySegment buf) {
+        Range mine = sh.owned(u, rank);
+        long per = sh.per(u);
+        MemorySegment block = buf.asSlice(rank * per * 4, per * 4);
+        MemorySegment.copy(b.data(), mine.from() * 4, block, 0, mine.length() * 4);
+        block.asSlice(mine.length() * 4).fill((byte) 0);
+        return comm.allGatherAsync(block, buf.asSlice(0, per * world * 4), per);
+    }
+
+    /** Synchronous all-gather of unit u of buffer b; copies the result into b when {@code keep}. */
+    private void gatherNow(int u, FlatBuffer b, boolean keep) {
+        if (pendingUnit != Integer.MIN_VALUE) { // keep collective order: finish the prefetch first
+            pending.await();
+            copyGathered(pendingUnit, params, gather[pendingSlot]);
+            gathered[pendingUnit + 1] = true;
+            pendingUnit = Integer.MIN_VALUE;
+        }
+        int slot = nextSlot;
+        nextSlot ^= 1;
+        Range mine = sh.owned(u, rank);
+        long per = sh.per(u);
+        MemorySegment buf = gather[slot];
+        MemorySegment block = buf.asSlice(rank * per * 4, per * 4);
+        MemorySegment.copy(b.data(), mine.from() * 4, block, 0, mine.length() * 4);
+        block.asSlice(mine.length() * 4).fill((byte) 0);
+        comm.allGather(block, buf.asSlice(0, per * world * 4), per);
+        if (keep) copyGathered(u, b, buf);
+    }
+
+    private void copyGathered(int u, FlatBuffer b, MemorySegment buf) {
+        Range unit = sh.unit(u);
+        MemorySegment.copy(buf, 0, b.data(), unit.from() * 4, unit.length() * 4);
+    }
+
+    private void releaseParams(int u) {
+        if (!gathered[u + 1]) return;
+        Range unit = sh.unit(u), mine = sh.owned(u, rank);
+        if (mine.from() > unit.from()) PageMemory.release(slice(params, unit.from(), mine.from()));
+        if (unit.to() > mine.to()) PageMemory.release(slice(params, mine.to(), unit.to()));
+        gathered[u + 1] = false;
+    }
+
+    @Override
+    public void close() {
+        model.setHooks(null);
+        arena.close();
+    }
+}
