@@ -89,7 +89,10 @@ public interface Comm extends AutoCloseable {
      * Call once per process (MPI cannot be initialized twice).
      */
     static Comm create() {
+        // mpirun sets OMPI_COMM_WORLD_SIZE; a PMIx launcher such as Slurm's `srun --mpi=pmix`
+        // sets PMIX_RANK instead (Open MPI's MPI_Init then joins through PMIx).
         String worldSize = System.getenv("OMPI_COMM_WORLD_SIZE");
+        if (worldSize == null && System.getenv("PMIX_RANK") != null) worldSize = "(PMIx)";
         if (worldSize == null) return new LocalComm();
         MpiLibrary mpi;
         try {
