@@ -11,6 +11,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import jgpt.dist.Sharding;
+import jgpt.dist.Strategy;
 import jgpt.generate.TokenDecoder;
 import jgpt.generate.Explanation;
 import jgpt.generate.KVCache;
@@ -37,7 +41,8 @@ import picocli.CommandLine.Option;
 /**
  * {@code jgpt viz}: the pictures and tables of {@code docs/GUIDE.md}, drawn by jgpt itself. The
  * sampling charts take their numbers from {@link Sampler#sampleExplained}, so they show exactly
- * what the sampler does; the memory chart is computed from {@link ParamLayout}.
+ * what the sampler does; the memory table is computed from {@link ParamLayout} with the trainer's
+ * own {@link Sharding}, and the memory chart can show what training runs measured.
  */
 @Command(name = "viz", mixinStandardHelpOptions = true,
         description = "Pictures and tables that show how jgpt works (used by docs/GUIDE.md).",
@@ -304,7 +309,8 @@ public final class VizCommand implements Runnable {
     }
 
     @Command(name = "memory", mixinStandardHelpOptions = true,
-            description = "Per-rank memory of DDP vs FSDP, computed from the parameter layout (bar chart).")
+            description = "Per-rank memory of DDP, ZeRO-2 and FSDP: a table computed from the parameter layout, and a bar chart "
+                    + "of it, or, with --measured, of the bytes jgpt train runs reported at start.")
     static final class Memory implements Callable<Integer> {
         @Option(names = "--config", required = true, description = "Preset, e.g. configs/gpt2-124m.json.")
         Path config;
@@ -315,8 +321,34 @@ public final class VizCommand implements Runnable {
         @Option(names = "--ranks", defaultValue = "1,2,4", split = ",", description = "Numbers of ranks (default: ${DEFAULT-VALUE}).")
         List<Integer> ranks;
 
+        @Option(names = "--measured", arity = "1..*", paramLabel = "LOG",
+                description = "Logs of jgpt train --nproc runs: chart the per-rank state each computed and the bytes rank 0 "
+                        + "measured resident (mincore) instead of the computed table.")
+        List<Path> measured;
+
         @Option(names = "--out", description = "PNG to write (default: only print the table).")
         Path out;
+
+        /** What a jgpt train log says at start: strategy and ranks, computed state bytes, resident bytes on rank 0. */
+        record Measured(String label, long computed, long resident) {}
+
+        static final Pattern STATE = Pattern.compile("state per rank \\((\\d+) ranks, (\\w+)\\): ([\\d,]+) bytes");
+        static final Pattern RESIDENT = Pattern.compile("resident state bytes on rank 0 \\(mincore\\): ([\\d,]+)");
+
+        static Measured parse(Path log) {
+            String text;
+            try {
+                text = Files.readString(log, StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new UserError("cannot read " + log + ": " + e.getMessage());
+            }
+            Matcher st = STATE.matcher(text), res = RESIDENT.matcher(text);
+            if (!st.find() || !res.find()) {
+                throw new UserError(log + ": no 'state per rank' and 'resident state bytes' lines (the log of jgpt train --nproc N, N >= 2, on Linux)");
+            }
+            return new Measured(st.group(2) + ", " + st.group(1) + " ranks",
+                    Long.parseLong(st.group(3).replace(",", "")), Long.parseLong(res.group(1).replace(",", "")));
+        }
 
         @Override
         public Integer call() {
@@ -325,41 +357,69 @@ public final class VizCommand implements Runnable {
             long P = layout.numel();
             long block = layout.blockEnd(0) - layout.blockStart(0);
             PrintStream o = stdout();
+            double mib = 1 << 20;
             o.printf("%s: %,d parameters (%,d floats per transformer block), fp32%n", config, P, block);
-            o.println("bytes per rank = 4 * (params + grads + m + v); DDP keeps all four whole, FSDP a 1/N shard of each");
+            o.println("bytes per rank = 4 * (params + grads + m + v); DDP keeps all four whole, ZeRO-2 shards grads, m, v; FSDP all four");
             o.printf("%-6s %5s %12s %12s %12s %12s %12s%n", "", "ranks", "params", "grads", "adam m", "adam v", "total");
             List<String> cats = new ArrayList<>();
             double[][] parts = new double[4][];
-            for (int k = 0; k < 4; k++) parts[k] = new double[2 * ranks.size()];
+            for (int k = 0; k < 4; k++) parts[k] = new double[3 * ranks.size()];
             int col = 0;
-            for (String mode : List.of("DDP", "FSDP")) {
+            for (Strategy mode : List.of(Strategy.DDP, Strategy.ZERO2, Strategy.FSDP)) {
                 for (int n : ranks) {
                     if (n < 1) throw new UserError("--ranks must be >= 1, got " + n);
-                    long shard = mode.equals("DDP") ? P : Math.ceilDiv(P, n); // shards are padded to equal size
-                    double mb = shard * 4.0 / (1 << 20);
-                    for (int k = 0; k < 4; k++) parts[k][col] = mb;
-                    cats.add(mode + " N=" + n);
-                    o.printf("%-6s %5d %9.0f MiB %9.0f MiB %9.0f MiB %9.0f MiB %9.0f MiB%n", mode, n, mb, mb, mb, mb, 4 * mb);
+                    // the same split as the trainer: each unit padded to a multiple of n, rank r owns piece r
+                    Sharding sh = new Sharding(layout, mc.nLayer(), n);
+                    long owned = 0;
+                    for (int r = 0; r < n; r++) owned = Math.max(owned, sh.ownedFloats(r));
+                    long[] floats = switch (mode) {
+                        case DDP -> new long[] {P, P, P, P};
+                        case ZERO2 -> new long[] {P, owned, owned, owned};
+                        case FSDP -> new long[] {owned, owned, owned, owned};
+                    };
+                    for (int k = 0; k < 4; k++) parts[k][col] = floats[k] * 4 / mib;
+                    cats.add(mode.name() + " N=" + n);
+                    o.printf("%-6s %5d %9.1f MiB %9.1f MiB %9.1f MiB %9.1f MiB %9.1f MiB%n", mode.flag(), n,
+                            parts[0][col], parts[1][col], parts[2][col], parts[3][col], sh.stateBytes(mode) / mib);
                     col++;
                 }
             }
-            o.printf("not included: activations, and FSDP's gathered full block (%,.0f MiB of params, plus its grads before the reduce-scatter)%n",
-                    block * 4.0 / (1 << 20));
-            if (out != null) {
-                CategoryChart chart = barChart("Per-rank memory, " + config.getFileName() + " (" + String.format("%,d", P)
-                        + " params, fp32): computed from the layout, not measured", "", "MiB per rank", 1000, 520);
-                chart.getStyler().setStacked(true);
-                chart.getStyler().setXAxisLabelRotation(0);
-                chart.getStyler().setYAxisDecimalPattern("#,##0");
-                chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
-                chart.getStyler().setSeriesColors(new Color[] {
-                        new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c), new Color(0x98df8a)});
-                String[] names = {"params", "grads", "AdamW m", "AdamW v"};
-                for (int k = 0; k < 4; k++) {
-                    List<Double> v = new ArrayList<>();
-                    for (double x : parts[k]) v.add(x);
-                    chart.addSeries(names[k], cats, v);
+            o.printf("not included: activations, and the transient buffers of the sharded strategies (FSDP: gathered units, %,.1f MiB per block)%n",
+                    block * 4.0 / mib);
+            List<Measured> ms = new ArrayList<>();
+            if (measured != null) {
+                o.printf("%n%-18s %16s %18s%n", "measured run", "computed", "resident, rank 0");
+                for (Path log : measured) {
+                    Measured m = parse(log);
+                    ms.add(m);
+                    o.printf("%-18s %,16d %,18d   %s%n", m.label(), m.computed(), m.resident(), log);
                 }
+            }
+            if (out != null) {
+                CategoryChart chart;
+                if (ms.isEmpty()) {
+                    chart = barChart("Per-rank memory, " + config.getFileName() + " (" + String.format("%,d", P)
+                            + " params, fp32): computed from the layout, not measured", "", "MiB per rank", 1100, 520);
+                    chart.getStyler().setStacked(true);
+                    chart.getStyler().setSeriesColors(new Color[] {
+                            new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c), new Color(0x98df8a)});
+                    String[] names = {"params", "grads", "AdamW m", "AdamW v"};
+                    for (int k = 0; k < 4; k++) {
+                        List<Double> v = new ArrayList<>();
+                        for (double x : parts[k]) v.add(x);
+                        chart.addSeries(names[k], cats, v);
+                    }
+                } else {
+                    chart = barChart("Per-rank params + grads + AdamW m, v: " + config.getFileName() + ", " + String.format("%,d", P)
+                            + " params, fp32", "", "MiB per rank (jgpt train, at start)", 900, 480);
+                    chart.getStyler().setSeriesColors(new Color[] {new Color(0x1f77b4), new Color(0xff7f0e)});
+                    List<String> labels = ms.stream().map(Measured::label).toList();
+                    chart.addSeries("computed (Sharding.stateBytes)", labels, ms.stream().map(m -> m.computed() / mib).toList());
+                    chart.addSeries("measured resident on rank 0 (mincore)", labels, ms.stream().map(m -> m.resident() / mib).toList());
+                }
+                chart.getStyler().setXAxisLabelRotation(0);
+                chart.getStyler().setYAxisDecimalPattern("#,##0.0");
+                chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
                 save(List.of(chart), out);
                 System.err.println("jgpt: wrote " + out);
             }
