@@ -48,6 +48,6 @@ public final class MatvecQ8 {
             }
             acc = blockSum.fma(FloatVector.broadcast(S, scales.getAtIndex(JAVA_FLOAT, so + b)), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return Vec.sum(acc); // fixed order: reduceLanes(ADD) differs cold vs JIT-compiled
     }
 }

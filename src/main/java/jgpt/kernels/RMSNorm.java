@@ -8,7 +8,6 @@ import static jgpt.kernels.Vec.store;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * Llama's RMSNorm over the last dimension C: {@code y = x · r · w} with
@@ -45,7 +44,7 @@ public final class RMSNorm {
                 FloatVector acc = FloatVector.zero(S);
                 int c = 0;
                 for (; c + L <= C; c += L) acc = load(w, c).mul(load(dout, r + c)).fma(load(x, r + c), acc);
-                float sumGX = acc.reduceLanes(VectorOperators.ADD);
+                float sumGX = Vec.sum(acc); // fixed order: reduceLanes(ADD) differs cold vs JIT-compiled
                 for (; c < C; c++) sumGX += w.getAtIndex(JAVA_FLOAT, c) * dout.getAtIndex(JAVA_FLOAT, r + c) * x.getAtIndex(JAVA_FLOAT, r + c);
                 float k = rs * rs * rs * sumGX / C;
                 FloatVector rv = FloatVector.broadcast(S, rs), kv = FloatVector.broadcast(S, k);
