@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 ImportCommand.class,
                 ExportCommand.class,
+                QuantizeCommand.class,
                 VizCommand.class,
         })
 public final class Main implements Runnable {

@@ -10,6 +10,7 @@ import java.util.concurrent.CompletableFuture;
 import jgpt.generate.Engine;
 import jgpt.generate.Explanation;
 import jgpt.generate.LlamaDecoder;
+import jgpt.generate.Q8Checkpoint;
 import jgpt.generate.TokenDecoder;
 import jgpt.generate.SamplingParams;
 import jgpt.kernels.Parallel;
@@ -31,7 +32,7 @@ import picocli.CommandLine.Option;
 public final class SampleCommand implements Callable<Integer> {
     private static final int MAX_BATCH = 16;
 
-    @Option(names = "--checkpoint", required = true, description = "Run directory or ckpt.bin file.")
+    @Option(names = "--checkpoint", required = true, description = "Run directory or ckpt.bin file, or a jgpt quantize directory or ckpt-q8.bin (decodes with its int8 weights).")
     Path checkpoint;
 
     @Option(names = "--prompt", description = "Text to continue (default: a newline for char models, <|endoftext|> for gpt2).")
@@ -86,8 +87,12 @@ public final class SampleCommand implements Callable<Integer> {
                 .withMinP(minP).withRepetitionPenalty(repetitionPenalty).withSeed(seed).validate();
         if (threads != null) Parallel.setThreads(threads);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (Checkpoint ckpt = Checkpoint.load(checkpoint); LanguageModel model = ckpt.newModel()) {
-            Tokenizer tok = ckpt.tokenizer();
+        boolean q8File = Q8Checkpoint.isQ8(checkpoint);
+        if (q8File && quant != null && !quant.equals("q8")) throw new UserError("--quant must be q8, got " + quant);
+        try (Q8Checkpoint q8ckpt = q8File ? Q8Checkpoint.load(checkpoint) : null;
+             Checkpoint ckpt = q8File ? null : Checkpoint.load(checkpoint);
+             LanguageModel model = q8File ? q8ckpt.newModel() : ckpt.newModel()) {
+            Tokenizer tok = q8File ? q8ckpt.tokenizer() : ckpt.tokenizer();
             int[] promptTokens = promptTokens(tok);
             // A default <|endoftext|> start is not text the user wrote: print nothing for it.
             String promptText = prompt == null && tok.eotToken() >= 0 ? "" : tok.decode(promptTokens);
@@ -119,7 +124,7 @@ public final class SampleCommand implements Callable<Integer> {
             }
             // at most MAX_BATCH KV caches at once (each is n_layer * 2 * block_size * n_embd floats); the rest queue
             int batch = Math.min(numSamples, MAX_BATCH);
-            try (Engine engine = new Engine(decoder(model, batch), tok, batch, numSamples)) {
+            try (Engine engine = new Engine(q8File ? q8ckpt.decoder((Llama) model) : decoder(model, batch), tok, batch, numSamples)) {
                 engine.submitAll(requests);
                 for (int s = 0; s < numSamples; s++) {
                     Engine.Result r = results.get(s).join();

@@ -4,6 +4,9 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import jgpt.kernels.Matmul;
 import jgpt.kernels.MatvecQ8;
 import jgpt.kernels.Parallel;
@@ -40,8 +43,45 @@ public final class LlamaDecoder implements TokenDecoder {
     private final float eps;
     private final MemorySegment x, xn, rstd, qkvBuf, atty, tmp, gu, hid, logits;
     private final float[] logitsOut;
+    private final Map<String, Q8Tensor> quantized;
+
+    /** A weight matrix the decoder multiplies by: rows x cols floats from tensor {@code first} on. */
+    public record Weight(String first, int rows, int cols) {}
+
+    /**
+     * The decoder's linear weights in order: per layer fused q|k|v, o_proj, fused gate|up,
+     * down_proj, then the LM head (vocab rows of embed_tokens when tied). With q8 these are the
+     * tensors held as Q8_0.
+     */
+    public static List<Weight> weights(GPTConfig c) {
+        int C = c.nEmbd(), QKV = C + 2 * c.kvDim(), H = c.ffnHidden();
+        List<Weight> w = new ArrayList<>();
+        for (int l = 0; l < c.nLayer(); l++) {
+            String h = "layers." + l + ".";
+            w.add(new Weight(h + "self_attn.q_proj.weight", QKV, C));
+            w.add(new Weight(h + "self_attn.o_proj.weight", C, C));
+            w.add(new Weight(h + "mlp.gate_proj.weight", 2 * H, C));
+            w.add(new Weight(h + "mlp.down_proj.weight", C, H));
+        }
+        w.add(new Weight(c.tied() ? "embed_tokens.weight" : "lm_head.weight", c.vocabSize(), C));
+        return w;
+    }
 
     public LlamaDecoder(Llama model, boolean q8) {
+        this(model, q8, null);
+    }
+
+    /**
+     * Decodes with Q8_0 weights quantized earlier (a {@code jgpt quantize} file), one per entry of
+     * {@link #weights}, keyed by its first tensor; the model supplies embeddings and norms. The
+     * tensors' memory stays the caller's and must outlive the decoder.
+     */
+    public LlamaDecoder(Llama model, Map<String, Q8Tensor> quantized) {
+        this(model, true, quantized);
+    }
+
+    private LlamaDecoder(Llama model, boolean q8, Map<String, Q8Tensor> quantized) {
+        this.quantized = quantized;
         c = model.config();
         p = model.params();
         rope = model.rope();
@@ -49,14 +89,14 @@ public final class LlamaDecoder implements TokenDecoder {
         eps = (float) c.normEps();
         int Lyr = c.nLayer();
         qkv = new Linear[Lyr]; o = new Linear[Lyr]; gateUp = new Linear[Lyr]; down = new Linear[Lyr];
+        List<Weight> ws = weights(c);
         for (int l = 0; l < Lyr; l++) {
-            String h = "layers." + l + ".";
-            qkv[l] = linear(h + "self_attn.q_proj.weight", QKV, C, q8);
-            o[l] = linear(h + "self_attn.o_proj.weight", C, C, q8);
-            gateUp[l] = linear(h + "mlp.gate_proj.weight", 2 * H, C, q8);
-            down[l] = linear(h + "mlp.down_proj.weight", C, H, q8);
+            qkv[l] = linear(ws.get(4 * l), q8);
+            o[l] = linear(ws.get(4 * l + 1), q8);
+            gateUp[l] = linear(ws.get(4 * l + 2), q8);
+            down[l] = linear(ws.get(4 * l + 3), q8);
         }
-        head = linear(c.tied() ? "embed_tokens.weight" : "lm_head.weight", c.vocabSize(), C, q8);
+        head = linear(ws.get(4 * Lyr), q8);
         long T = c.blockSize();
         x = alloc(T * C); xn = alloc(T * C); rstd = alloc(T); qkvBuf = alloc(T * QKV); atty = alloc(T * C); tmp = alloc(T * C);
         gu = alloc(T * 2 * H); hid = alloc(T * H); logits = alloc(c.vocabSize());
@@ -64,11 +104,15 @@ public final class LlamaDecoder implements TokenDecoder {
     }
 
     /** rows x cols weights starting at a tensor (running on into adjacent ones for the fused q|k|v and gate|up). */
-    private Linear linear(String first, int rows, int cols, boolean q8) {
-        ParamTensor t = p.layout().tensor(first);
+    private Linear linear(Weight spec, boolean q8) {
+        int rows = spec.rows(), cols = spec.cols();
+        ParamTensor t = p.layout().tensor(spec.first());
         MemorySegment w = p.data().asSlice(t.offset() * 4, (long) rows * cols * 4);
         if (q8) {
-            Q8Tensor qw = Q8Tensor.quantize(w, rows, cols, arena);
+            Q8Tensor qw = quantized == null ? Q8Tensor.quantize(w, rows, cols, arena) : quantized.get(spec.first());
+            if (qw == null || qw.rows() != rows || qw.cols() != cols) {
+                throw new IllegalArgumentException("no " + rows + "x" + cols + " Q8_0 tensor for " + spec.first());
+            }
             return (out, inp, n) -> {
                 for (int i = 0; i < n; i++) MatvecQ8.matvec(out, (long) i * rows, qw, inp, (long) i * cols);
             };

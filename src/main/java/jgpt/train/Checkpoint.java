@@ -130,7 +130,7 @@ public final class Checkpoint implements AutoCloseable {
         return out;
     }
 
-    static void write(FileChannel ch, MemorySegment seg) throws IOException {
+    public static void write(FileChannel ch, MemorySegment seg) throws IOException {
         long chunk = 1L << 26;
         for (long off = 0; off < seg.byteSize(); off += chunk) {
             writeFully(ch, seg.asSlice(off, Math.min(chunk, seg.byteSize() - off)).asByteBuffer());
@@ -142,7 +142,7 @@ public final class Checkpoint implements AutoCloseable {
     }
 
     /** Makes the rename itself durable; not every file system lets a directory be opened. */
-    static void fsyncDirectory(Path dir) {
+    public static void fsyncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException ignored) {
@@ -226,14 +226,14 @@ public final class Checkpoint implements AutoCloseable {
         }
     }
 
-    static ObjectNode modelJson(GPTConfig c) {
+    public static ObjectNode modelJson(GPTConfig c) {
         return JSON.createObjectNode().put("n_layer", c.nLayer()).put("n_head", c.nHead()).put("n_embd", c.nEmbd())
                 .put("block_size", c.blockSize()).put("vocab_size", c.vocabSize()).put("bias", c.bias()).put("tied", c.tied())
                 .put("arch", c.arch()).put("n_kv_head", c.nKvHead()).put("ffn_hidden", c.ffnHidden())
                 .put("rope_theta", c.ropeTheta()).put("norm_eps", c.normEps());
     }
 
-    static GPTConfig modelFromJson(Path file, JsonNode m) {
+    public static GPTConfig modelFromJson(Path file, JsonNode m) {
         for (String f : new String[] {"n_layer", "n_head", "n_embd", "block_size", "vocab_size", "bias", "tied"}) {
             if (!m.has(f)) throw new UserError(file + ": corrupt checkpoint header (model has no '" + f + "')");
         }
