@@ -81,6 +81,12 @@ class QuantizeCommandTest {
             assertThat(r[2].strip()).as("case %d", i).doesNotContain("\n").startsWith("jgpt: ").contains(i == 0 ? "not a jgpt" : expect[i]);
         }
         assertThat(run("quantize", "--checkpoint", ck.toString(), "--out", ck.toString())[2]).contains("choose another --out");
+        Path gpt2 = dir.resolve("gpt2");
+        assertThat(Main.execute("import", "--format", "hf", "--in", ImportReferenceTest.dir("gpt2_hf_tiny").toString(),
+                "--out", gpt2.toString())).isZero();
+        String[] r = run("quantize", "--checkpoint", gpt2.toString(), "--out", dir.resolve("gpt2-q8").toString());
+        assertThat(r[0]).isEqualTo("2");
+        assertThat(r[2].strip()).doesNotContain("\n").contains("llama models only");
     }
 
     private static String[] concat(String[] a, String[] b) {
