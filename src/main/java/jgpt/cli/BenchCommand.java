@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
         description = "Measure kernel and model speed.",
         subcommands = {
                 SgemmBench.class,
+                TrainBench.class,
         })
 public final class BenchCommand implements Runnable {
     @Override
