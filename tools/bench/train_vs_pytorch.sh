@@ -13,6 +13,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 config="${1:?usage: train_vs_pytorch.sh CONFIG [B] [T] [THREADS] [STEPS] [WARMUP]}"
 B="${2:-4}"; T="${3:-256}"; K="${4:-2}"; steps="${5:-10}"; warmup="${6:-3}"
+# Runs on the reference BLAS (no OpenBLAS) take about a minute per step for the small model: they get
+# SLOW_STEPS timed steps after one warm-up step (default 2).
+slow_steps="${SLOW_STEPS:-2}"
 py=/usr/bin/python3
 out="$(mktemp -d)"; trap 'rm -rf "$out"' EXIT
 
@@ -38,20 +41,29 @@ echo "== OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-<unset>} OPENBLAS_L2_SIZE=${OPENB
 
 pt() { # label, then env assignments
   local label="$1"; shift
+  local s="$steps" w="$warmup"
+  if ! env "$@" "$py" -c 'import torch; torch.randn(8,8) @ torch.randn(8,8); import sys; sys.exit(0 if any("openblas" in l for l in open("/proc/self/maps")) else 1)'; then
+    s="$slow_steps"; w=1; echo "(torch's BLAS here is not OpenBLAS: $w warm-up + $s timed steps)"
+  fi
   env "$@" OPENBLAS_NUM_THREADS="$K" "$py" "$here/tools/bench/train_pytorch.py" "$config" --batch-size "$B" --seq-len "$T" \
-      --threads "$K" --steps "$steps" --warmup "$warmup" --label "$label" | tee "$out/$label.txt"
+      --threads "$K" --steps "$s" --warmup "$w" --label "$label" | tee "$out/$label.txt"
 }
 
 echo "== jgpt"
 "$here/jgpt" bench train --config "$config" --batch-size "$B" --seq-len "$T" --threads "$K" --steps "$steps" --warmup "$warmup" | tee "$out/jgpt.txt"
 echo "== PyTorch, environment as is"
 pt as-is
-echo "== PyTorch, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
-pt unset -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+if [ -n "${OPENBLAS_CORETYPE+x}${OPENBLAS_L2_SIZE+x}" ]; then
+  echo "== PyTorch, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"
+  pt unset -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+fi
 if ! torch_blas | grep -qi openblas; then
   lib="$(openblas_dir)"
-  echo "== PyTorch, OpenBLAS 0.3.21 from $lib, OPENBLAS_CORETYPE=SkylakeX: torch's BLAS then is $(LD_LIBRARY_PATH="$lib" torch_blas)"
-  pt openblas-skylakex LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OPENBLAS_CORETYPE=SkylakeX
+  lp="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "== PyTorch, OpenBLAS 0.3.21 from $lib, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset: torch's BLAS then is $(LD_LIBRARY_PATH="$lp" torch_blas)"
+  pt openblas-unset -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE LD_LIBRARY_PATH="$lp"
+  echo "== PyTorch, OpenBLAS 0.3.21, OPENBLAS_CORETYPE=SkylakeX (AVX-512)"
+  pt openblas-skylakex LD_LIBRARY_PATH="$lp" OPENBLAS_CORETYPE=SkylakeX
 fi
 echo "== load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
