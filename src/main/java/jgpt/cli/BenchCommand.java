@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 SgemmBench.class,
                 GenerateBenchCommand.class,
+                TrainBench.class,
         })
 public final class BenchCommand implements Runnable {
     @Override

@@ -40,7 +40,25 @@ final class SgemmBench implements Callable<Integer> {
             if (threads < 1) throw new UserError("--threads must be >= 1");
             Parallel.setThreads(threads);
         }
-        int n = size;
+        Result r = measure(size, repeats, 3_000_000_000L);
+        if (r.warmGflops() < MIN_PLAUSIBLE_GFLOPS) {
+            System.err.printf("jgpt: sgemm self-check failed: %.1f GFLOPS after warm-up; the micro-kernel was"
+                    + " probably not JIT-compiled (try JGPT_JAVA_OPTS=-XX:-TieredCompilation)%n", r.warmGflops());
+            return 1;
+        }
+        System.out.printf("jgpt sgemm %dx%dx%d fp32 threads=%d best of %d: %.1f GFLOPS%n",
+                size, size, size, Parallel.threads(), repeats, r.bestGflops());
+        return 0;
+    }
+
+    /** Best GFLOPS of the warm-up and of the timed runs. */
+    record Result(double warmGflops, double bestGflops) {}
+
+    /**
+     * C = A·B at n³ on the current worker pool: warm-up (at least 3 calls and {@code warmupNanos}),
+     * a result check, then {@code repeats} timed calls.
+     */
+    static Result measure(int n, int repeats, long warmupNanos) {
         long nn = (long) n * n;
         double flop = 2.0 * n * n * n;
         try (Arena arena = Arena.ofShared()) {
@@ -51,21 +69,14 @@ final class SgemmBench implements Callable<Integer> {
                 b.setAtIndex(JAVA_FLOAT, i, (float) rng.nextGaussian());
             }
             // Warm-up: enough calls for C2 to compile the micro-kernel, then the self-checks.
-            long warmEnd = System.nanoTime() + 3_000_000_000L;
+            long warmEnd = System.nanoTime() + warmupNanos;
             double warm = 0;
             for (int i = 0; i < 3 || System.nanoTime() < warmEnd; i++) warm = Math.max(warm, flop / time(a, b, c, n));
             checkResult(a, b, c, n);
-            if (warm < MIN_PLAUSIBLE_GFLOPS) {
-                System.err.printf("jgpt: sgemm self-check failed: %.1f GFLOPS after warm-up; the micro-kernel was"
-                        + " probably not JIT-compiled (try JGPT_JAVA_OPTS=-XX:-TieredCompilation)%n", warm);
-                return 1;
-            }
             double best = 0;
             for (int r = 0; r < repeats; r++) best = Math.max(best, flop / time(a, b, c, n));
-            System.out.printf("jgpt sgemm %dx%dx%d fp32 threads=%d best of %d: %.1f GFLOPS%n",
-                    n, n, n, Parallel.threads(), repeats, best);
+            return new Result(warm, best);
         }
-        return 0;
     }
 
     /** Nanoseconds of one C = A·B (so flop / ns = GFLOPS). */

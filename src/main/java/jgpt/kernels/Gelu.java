@@ -22,7 +22,12 @@ public final class Gelu {
 
     public static void forward(MemorySegment out, MemorySegment x, long n) {
         Vec.forChunks(n, (s, e) -> {
-            for (long i = s; i < e; i += L) {
+            long i = s;
+            for (; i + L <= e; i += L) {
+                FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, NO);
+                v.mul(sigma2u(v)).intoMemorySegment(out, i * 4, NO);
+            }
+            if (i < e) {
                 VectorMask<Float> m = S.indexInRange((int) (i - s), (int) (e - s));
                 FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, NO, m);
                 v.mul(sigma2u(v)).intoMemorySegment(out, i * 4, NO, m);
@@ -33,16 +38,24 @@ public final class Gelu {
     /** dx = dout · gelu'(x) (overwrites dx; dx may alias dout). */
     public static void backward(MemorySegment dx, MemorySegment x, MemorySegment dout, long n) {
         Vec.forChunks(n, (s, e) -> {
-            for (long i = s; i < e; i += L) {
+            long i = s;
+            for (; i + L <= e; i += L) {
+                FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, NO);
+                local(v).mul(FloatVector.fromMemorySegment(S, dout, i * 4, NO)).intoMemorySegment(dx, i * 4, NO);
+            }
+            if (i < e) {
                 VectorMask<Float> m = S.indexInRange((int) (i - s), (int) (e - s));
                 FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, NO, m);
-                FloatVector sg = sigma2u(v);
-                // gelu' = σ + x·2σ(1-σ)·du/dx, du/dx = k(1 + 3a x²)
-                FloatVector du = v.mul(v).mul(3 * A).add(1f).mul(K);
-                FloatVector local = v.mul(2f).mul(sg).mul(sg.neg().add(1f)).mul(du).add(sg);
-                local.mul(FloatVector.fromMemorySegment(S, dout, i * 4, NO, m)).intoMemorySegment(dx, i * 4, NO, m);
+                local(v).mul(FloatVector.fromMemorySegment(S, dout, i * 4, NO, m)).intoMemorySegment(dx, i * 4, NO, m);
             }
         });
+    }
+
+    /** gelu'(x) = σ + x·2σ(1-σ)·du/dx, du/dx = k(1 + 3a x²), σ = σ(2u). */
+    private static FloatVector local(FloatVector v) {
+        FloatVector sg = sigma2u(v);
+        FloatVector du = v.mul(v).mul(3 * A).add(1f).mul(K);
+        return v.mul(2f).mul(sg).mul(sg.neg().add(1f)).mul(du).add(sg);
     }
 
     /** σ(2u) = 0.5·(1 + tanh u) for u = u(x). */

@@ -2,7 +2,6 @@ package jgpt.kernels;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -40,7 +39,8 @@ final class Gemm {
     private static final class Scratch {
         final float[] a = new float[MC * KC];
         final float[] b = new float[KC * NC];
-        final MemorySegment tile = Arena.ofAuto().allocate((long) MR * NR * 4, 64);
+        /** The C tile the micro-kernel works on (MR rows of NR floats): copied in from C and back out. */
+        final float[] tile = new float[MR * NR];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -99,11 +99,7 @@ final class Gemm {
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
                             long co = cOff + (ic + ir) * cRs + jc + jr;
-                            if (mr == MR && nr == NR) {
-                                kernel(s.a, ir * kc, s.b, jr * kc, kc, c, co * 4, cRs * 4);
-                            } else {
-                                edge(s, ir * kc, jr * kc, kc, c, co, cRs, mr, nr);
-                            }
+                            tile(s, ir * kc, jr * kc, kc, c, co, cRs, mr, nr);
                         }
                     }
                 }
@@ -154,33 +150,32 @@ final class Gemm {
         }
     }
 
-    /** A partial tile: the full kernel on a zero-padded copy, then the valid part copied back. */
-    private static void edge(Scratch s, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr) {
-        MemorySegment t = s.tile;
-        for (int i = 0; i < mr; i++) MemorySegment.copy(c, (co + i * cRs) * 4, t, (long) i * NR * 4, nr * 4L);
-        kernel(s.a, ao, s.b, bo, kc, t, 0, NR * 4L);
-        for (int i = 0; i < mr; i++) MemorySegment.copy(t, (long) i * NR * 4, c, (co + i * cRs) * 4, nr * 4L);
+    /**
+     * C tile (mr x nr at float offset co, row stride cRs) += A micro-panel · B micro-panel: copied
+     * into the heap tile, the micro-kernel, copied back (for a partial tile, only its valid part;
+     * the rest of the tile holds garbage that is never written out). Working on a heap array keeps
+     * the kernel small enough for C2 to inline every vector load and store: with MemorySegment
+     * accesses it hit NodeCountInliningCutoff and boxed all 24 accumulators on every call.
+     */
+    private static void tile(Scratch s, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr) {
+        float[] t = s.tile;
+        for (int i = 0; i < mr; i++) MemorySegment.copy(c, JAVA_FLOAT, (co + i * cRs) * 4, t, i * NR, nr);
+        kernel(s.a, ao, s.b, bo, kc, t);
+        for (int i = 0; i < mr; i++) MemorySegment.copy(t, i * NR, c, JAVA_FLOAT, (co + i * cRs) * 4, nr);
     }
 
     /**
-     * The micro-kernel: a 6 x (4 vectors) tile of C at byte offset {@code co} (row stride
-     * {@code rb} bytes) += the product of an A micro-panel and a B micro-panel of depth kc.
-     * Per k: 4 vector loads of B, 6 broadcasts of A, 24 independent FMAs.
+     * The micro-kernel: the 6 x (4 vectors) tile t (row stride NR) += the product of an A
+     * micro-panel and a B micro-panel of depth kc. Per k: 4 vector loads of B, 6 broadcasts of A,
+     * 24 independent FMAs.
      */
-    private static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, MemorySegment c, long co, long rb) {
-        final long V = (long) L * 4;
-        long r = co;
-        FloatVector c00 = ld(c, r), c01 = ld(c, r + V), c02 = ld(c, r + 2 * V), c03 = ld(c, r + 3 * V);
-        r += rb;
-        FloatVector c10 = ld(c, r), c11 = ld(c, r + V), c12 = ld(c, r + 2 * V), c13 = ld(c, r + 3 * V);
-        r += rb;
-        FloatVector c20 = ld(c, r), c21 = ld(c, r + V), c22 = ld(c, r + 2 * V), c23 = ld(c, r + 3 * V);
-        r += rb;
-        FloatVector c30 = ld(c, r), c31 = ld(c, r + V), c32 = ld(c, r + 2 * V), c33 = ld(c, r + 3 * V);
-        r += rb;
-        FloatVector c40 = ld(c, r), c41 = ld(c, r + V), c42 = ld(c, r + 2 * V), c43 = ld(c, r + 3 * V);
-        r += rb;
-        FloatVector c50 = ld(c, r), c51 = ld(c, r + V), c52 = ld(c, r + 2 * V), c53 = ld(c, r + 3 * V);
+    private static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] t) {
+        FloatVector c00 = ld(t, 0), c01 = ld(t, L), c02 = ld(t, 2 * L), c03 = ld(t, 3 * L);
+        FloatVector c10 = ld(t, NR), c11 = ld(t, NR + L), c12 = ld(t, NR + 2 * L), c13 = ld(t, NR + 3 * L);
+        FloatVector c20 = ld(t, 2 * NR), c21 = ld(t, 2 * NR + L), c22 = ld(t, 2 * NR + 2 * L), c23 = ld(t, 2 * NR + 3 * L);
+        FloatVector c30 = ld(t, 3 * NR), c31 = ld(t, 3 * NR + L), c32 = ld(t, 3 * NR + 2 * L), c33 = ld(t, 3 * NR + 3 * L);
+        FloatVector c40 = ld(t, 4 * NR), c41 = ld(t, 4 * NR + L), c42 = ld(t, 4 * NR + 2 * L), c43 = ld(t, 4 * NR + 3 * L);
+        FloatVector c50 = ld(t, 5 * NR), c51 = ld(t, 5 * NR + L), c52 = ld(t, 5 * NR + 2 * L), c53 = ld(t, 5 * NR + 3 * L);
         for (int k = 0; k < kc; k++) {
             int bi = bo + k * NR, ai = ao + k * MR;
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
@@ -200,20 +195,15 @@ final class Gemm {
             FloatVector a5 = FloatVector.broadcast(S, ap[ai + 5]);
             c50 = b0.fma(a5, c50); c51 = b1.fma(a5, c51); c52 = b2.fma(a5, c52); c53 = b3.fma(a5, c53);
         }
-        r = co;
-        st(c00, c, r); st(c01, c, r + V); st(c02, c, r + 2 * V); st(c03, c, r + 3 * V); r += rb;
-        st(c10, c, r); st(c11, c, r + V); st(c12, c, r + 2 * V); st(c13, c, r + 3 * V); r += rb;
-        st(c20, c, r); st(c21, c, r + V); st(c22, c, r + 2 * V); st(c23, c, r + 3 * V); r += rb;
-        st(c30, c, r); st(c31, c, r + V); st(c32, c, r + 2 * V); st(c33, c, r + 3 * V); r += rb;
-        st(c40, c, r); st(c41, c, r + V); st(c42, c, r + 2 * V); st(c43, c, r + 3 * V); r += rb;
-        st(c50, c, r); st(c51, c, r + V); st(c52, c, r + 2 * V); st(c53, c, r + 3 * V);
+        c00.intoArray(t, 0); c01.intoArray(t, L); c02.intoArray(t, 2 * L); c03.intoArray(t, 3 * L);
+        c10.intoArray(t, NR); c11.intoArray(t, NR + L); c12.intoArray(t, NR + 2 * L); c13.intoArray(t, NR + 3 * L);
+        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + L); c22.intoArray(t, 2 * NR + 2 * L); c23.intoArray(t, 2 * NR + 3 * L);
+        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + L); c32.intoArray(t, 3 * NR + 2 * L); c33.intoArray(t, 3 * NR + 3 * L);
+        c40.intoArray(t, 4 * NR); c41.intoArray(t, 4 * NR + L); c42.intoArray(t, 4 * NR + 2 * L); c43.intoArray(t, 4 * NR + 3 * L);
+        c50.intoArray(t, 5 * NR); c51.intoArray(t, 5 * NR + L); c52.intoArray(t, 5 * NR + 2 * L); c53.intoArray(t, 5 * NR + 3 * L);
     }
 
-    private static FloatVector ld(MemorySegment c, long byteOff) {
-        return FloatVector.fromMemorySegment(S, c, byteOff, NO);
-    }
-
-    private static void st(FloatVector v, MemorySegment c, long byteOff) {
-        v.intoMemorySegment(c, byteOff, NO);
+    private static FloatVector ld(float[] t, int i) {
+        return FloatVector.fromArray(S, t, i);
     }
 }

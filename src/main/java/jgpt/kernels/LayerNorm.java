@@ -52,43 +52,84 @@ public final class LayerNorm {
     public static void backward(MemorySegment dx, MemorySegment dw, MemorySegment db, MemorySegment dout,
                                 MemorySegment x, MemorySegment w, MemorySegment mean, MemorySegment rstd, int N, int C) {
         Parallel.forRange(N, 8, (s, e) -> {
-            for (int n = s; n < e; n++) {
-                long r = (long) n * C;
-                FloatVector m = FloatVector.broadcast(S, mean.getAtIndex(JAVA_FLOAT, n));
-                FloatVector rs = FloatVector.broadcast(S, rstd.getAtIndex(JAVA_FLOAT, n));
-                // means over the row of g = w·dout and of g·x̂
-                FloatVector sg = FloatVector.zero(S), sgx = FloatVector.zero(S);
-                for (int c = 0; c < C; c += L) {
-                    VectorMask<Float> k = S.indexInRange(c, C);
-                    FloatVector g = loadM(w, c, k).mul(loadM(dout, r + c, k));
-                    sg = sg.add(g);
-                    sgx = g.fma(loadM(x, r + c, k).sub(m).mul(rs), sgx);
-                }
-                FloatVector meanG = FloatVector.broadcast(S, Vec.sum(sg) / C), meanGX = FloatVector.broadcast(S, Vec.sum(sgx) / C);
-                for (int c = 0; c < C; c += L) {
-                    VectorMask<Float> k = S.indexInRange(c, C);
-                    FloatVector g = loadM(w, c, k).mul(loadM(dout, r + c, k));
-                    FloatVector xh = loadM(x, r + c, k).sub(m).mul(rs);
-                    FloatVector d = g.sub(meanG).sub(xh.mul(meanGX)).mul(rs);
-                    loadM(dx, r + c, k).add(d).intoMemorySegment(dx, (r + c) * 4, NO, k);
-                }
-            }
+            for (int n = s; n < e; n++) backwardRow(dx, dout, x, w, mean.getAtIndex(JAVA_FLOAT, n), rstd.getAtIndex(JAVA_FLOAT, n), (long) n * C, C);
         });
         Parallel.forRange((C + L - 1) / L, 1, (s, e) -> {
             for (int c = s * L; c < Math.min(C, e * L); c += L) {
-                VectorMask<Float> k = S.indexInRange(c, C);
-                FloatVector aw = loadM(dw, c, k), ab = db != null ? loadM(db, c, k) : null;
-                for (int n = 0; n < N; n++) {
-                    long r = (long) n * C;
-                    FloatVector d = loadM(dout, r + c, k);
-                    FloatVector xh = loadM(x, r + c, k).sub(mean.getAtIndex(JAVA_FLOAT, n)).mul(rstd.getAtIndex(JAVA_FLOAT, n));
-                    aw = d.fma(xh, aw);
-                    if (ab != null) ab = ab.add(d);
-                }
-                aw.intoMemorySegment(dw, (long) c * 4, NO, k);
-                if (ab != null) ab.intoMemorySegment(db, (long) c * 4, NO, k);
+                if (c + L <= C) paramGrads(dw, db, dout, x, mean, rstd, N, C, c);
+                else paramGradsTail(dw, db, dout, x, mean, rstd, N, C, c);
             }
         });
+    }
+
+    /**
+     * One row of dx. Full vectors are unmasked (masked vector ops fell back to allocating Java code
+     * in C2); a partial last vector (C not a multiple of L) is masked, whose zero lanes add nothing,
+     * so the bits are the same as an all-masked loop.
+     */
+    private static void backwardRow(MemorySegment dx, MemorySegment dout, MemorySegment x, MemorySegment w,
+                                    float mean, float rstd, long r, int C) {
+        FloatVector m = FloatVector.broadcast(S, mean);
+        FloatVector rs = FloatVector.broadcast(S, rstd);
+        // means over the row of g = w·dout and of g·x̂
+        FloatVector sg = FloatVector.zero(S), sgx = FloatVector.zero(S);
+        int c = 0;
+        for (; c + L <= C; c += L) {
+            FloatVector g = load(w, c).mul(load(dout, r + c));
+            sg = sg.add(g);
+            sgx = g.fma(load(x, r + c).sub(m).mul(rs), sgx);
+        }
+        if (c < C) {
+            VectorMask<Float> k = S.indexInRange(c, C);
+            FloatVector g = loadM(w, c, k).mul(loadM(dout, r + c, k));
+            sg = sg.add(g);
+            sgx = g.fma(loadM(x, r + c, k).sub(m).mul(rs), sgx);
+        }
+        FloatVector meanG = FloatVector.broadcast(S, Vec.sum(sg) / C), meanGX = FloatVector.broadcast(S, Vec.sum(sgx) / C);
+        c = 0;
+        for (; c + L <= C; c += L) {
+            FloatVector g = load(w, c).mul(load(dout, r + c));
+            FloatVector xh = load(x, r + c).sub(m).mul(rs);
+            FloatVector d = g.sub(meanG).sub(xh.mul(meanGX)).mul(rs);
+            store(load(dx, r + c).add(d), dx, r + c);
+        }
+        if (c < C) {
+            VectorMask<Float> k = S.indexInRange(c, C);
+            FloatVector g = loadM(w, c, k).mul(loadM(dout, r + c, k));
+            FloatVector xh = loadM(x, r + c, k).sub(m).mul(rs);
+            FloatVector d = g.sub(meanG).sub(xh.mul(meanGX)).mul(rs);
+            loadM(dx, r + c, k).add(d).intoMemorySegment(dx, (r + c) * 4, NO, k);
+        }
+    }
+
+    /** dw, db for the L columns [c, c+L), summed over the N rows in order. */
+    private static void paramGrads(MemorySegment dw, MemorySegment db, MemorySegment dout, MemorySegment x,
+                                   MemorySegment mean, MemorySegment rstd, int N, int C, int c) {
+        FloatVector aw = load(dw, c), ab = db != null ? load(db, c) : FloatVector.zero(S);
+        for (int n = 0; n < N; n++) {
+            long r = (long) n * C;
+            FloatVector d = load(dout, r + c);
+            FloatVector xh = load(x, r + c).sub(mean.getAtIndex(JAVA_FLOAT, n)).mul(rstd.getAtIndex(JAVA_FLOAT, n));
+            aw = d.fma(xh, aw);
+            ab = ab.add(d);
+        }
+        store(aw, dw, c);
+        if (db != null) store(ab, db, c);
+    }
+
+    private static void paramGradsTail(MemorySegment dw, MemorySegment db, MemorySegment dout, MemorySegment x,
+                                       MemorySegment mean, MemorySegment rstd, int N, int C, int c) {
+        VectorMask<Float> k = S.indexInRange(c, C);
+        FloatVector aw = loadM(dw, c, k), ab = db != null ? loadM(db, c, k) : null;
+        for (int n = 0; n < N; n++) {
+            long r = (long) n * C;
+            FloatVector d = loadM(dout, r + c, k);
+            FloatVector xh = loadM(x, r + c, k).sub(mean.getAtIndex(JAVA_FLOAT, n)).mul(rstd.getAtIndex(JAVA_FLOAT, n));
+            aw = d.fma(xh, aw);
+            if (ab != null) ab = ab.add(d);
+        }
+        aw.intoMemorySegment(dw, (long) c * 4, NO, k);
+        if (ab != null) ab.intoMemorySegment(db, (long) c * 4, NO, k);
     }
 
     private static FloatVector loadM(MemorySegment m, long i, VectorMask<Float> mask) {

@@ -5,6 +5,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import jgpt.kernels.Parallel;
 import jgpt.model.FlatBuffer;
 import jgpt.model.ParamTensor;
 
@@ -73,8 +74,21 @@ public final class AdamW implements AutoCloseable {
         for (ParamTensor p : params.layout().tensors()) {
             long lo = Math.max(from, p.offset());
             long hi = Math.min(to, p.offset() + p.numel());
-            if (lo < hi) update(lo, hi, p.decayed() ? decay : 1f, stepSize, bc2Sqrt);
+            if (lo < hi) updateParallel(lo, hi, p.decayed() ? decay : 1f, stepSize, bc2Sqrt);
         }
+    }
+
+    /** Elements per parallel chunk of an update (each element is independent, so any split gives the same bits). */
+    private static final int CHUNK = 1 << 15;
+
+    private void updateParallel(long from, long to, float decay, float stepSize, float bc2Sqrt) {
+        long chunks = (to - from + CHUNK - 1) / CHUNK;
+        if (chunks <= 1) {
+            update(from, to, decay, stepSize, bc2Sqrt);
+            return;
+        }
+        Parallel.forRange((int) chunks, 1, (s, e) ->
+                update(from + (long) s * CHUNK, Math.min(to, from + (long) e * CHUNK), decay, stepSize, bc2Sqrt));
     }
 
     private void update(long from, long to, float decay, float stepSize, float bc2Sqrt) {

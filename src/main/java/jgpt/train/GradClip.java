@@ -2,6 +2,8 @@ package jgpt.train;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jgpt.kernels.Parallel;
+import jgpt.kernels.Vec;
 import jgpt.model.FlatBuffer;
 
 /**
@@ -12,15 +14,49 @@ import jgpt.model.FlatBuffer;
 public final class GradClip {
     private GradClip() {}
 
-    /** Sum of squares of elements [from, to), accumulated in double (millions of small terms). */
+    /** Elements per block of the parallel sum: fixed, so the result does not depend on the thread count. */
+    private static final int BLOCK = 1 << 16;
+
+    /**
+     * Sum of squares of elements [from, to), accumulated in double (millions of small terms):
+     * blocks of {@link #BLOCK} elements (counted from {@code from}) summed in parallel, each with four
+     * interleaved double accumulators, then the block sums added in block order. Deterministic for
+     * any thread count.
+     */
     public static double sumOfSquares(FlatBuffer grads, long from, long to) {
         MemorySegment g = grads.data();
+        long n = to - from;
+        if (n <= 0) return 0;
+        long blocks = (n + BLOCK - 1) / BLOCK;
+        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("range too large: " + n);
+        double[] partial = new double[(int) blocks];
+        Parallel.forRange((int) blocks, 1, (s, e) -> {
+            for (int b = s; b < e; b++) {
+                long lo = from + (long) b * BLOCK;
+                partial[b] = sumSq(g, lo, Math.min(to, lo + BLOCK));
+            }
+        });
         double sum = 0;
-        for (long i = from; i < to; i++) {
-            double x = g.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-            sum += x * x;
-        }
+        for (double p : partial) sum += p;
         return sum;
+    }
+
+    private static double sumSq(MemorySegment g, long from, long to) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        long i = from;
+        for (; i + 4 <= to; i += 4) {
+            double x0 = g.getAtIndex(ValueLayout.JAVA_FLOAT, i), x1 = g.getAtIndex(ValueLayout.JAVA_FLOAT, i + 1);
+            double x2 = g.getAtIndex(ValueLayout.JAVA_FLOAT, i + 2), x3 = g.getAtIndex(ValueLayout.JAVA_FLOAT, i + 3);
+            s0 += x0 * x0;
+            s1 += x1 * x1;
+            s2 += x2 * x2;
+            s3 += x3 * x3;
+        }
+        for (; i < to; i++) {
+            double x = g.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            s0 += x * x;
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     public static double norm(FlatBuffer grads) {
@@ -32,13 +68,15 @@ public final class GradClip {
         return (float) Math.min(1.0, maxNorm / (norm + 1e-6));
     }
 
-    /** Multiplies elements [from, to) by coef; a no-op when coef is 1 (not clipping). */
+    /** Multiplies elements [from, to) by coef (vectorized, in parallel); a no-op when coef is 1 (not clipping). */
     public static void scale(FlatBuffer grads, long from, long to, float coef) {
-        if (coef == 1f) return;
+        if (coef == 1f || to <= from) return;
         MemorySegment g = grads.data();
-        for (long i = from; i < to; i++) {
-            g.setAtIndex(ValueLayout.JAVA_FLOAT, i, g.getAtIndex(ValueLayout.JAVA_FLOAT, i) * coef);
-        }
+        long blocks = (to - from + BLOCK - 1) / BLOCK;
+        Parallel.forRange((int) blocks, 1, (s, e) -> {
+            long lo = from + (long) s * BLOCK;
+            Vec.scale(g, lo, Math.min(to, from + (long) e * BLOCK), coef);
+        });
     }
 
     /** Clips the whole buffer to maxNorm; returns the norm before clipping. */
