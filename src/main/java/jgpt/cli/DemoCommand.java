@@ -68,7 +68,8 @@ public final class DemoCommand implements Callable<Integer> {
         PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (Checkpoint ckpt = Checkpoint.load(out); LanguageModel model = ckpt.newModel();
              TokenFile val = TokenFile.open(data.resolve("val.bin"))) {
-            int B = cfg.batchSize(), T = cfg.T();
+            // Evaluation batches only group the same non-overlapping T-token windows; a larger B is faster.
+            int B = Math.max(32, cfg.batchSize()), T = cfg.T();
             int batches = Evaluator.availableBatches(val, B, T);
             double valLoss = Evaluator.meanLoss(model, val, B, T, batches);
             Tokenizer tok = ckpt.tokenizer();
