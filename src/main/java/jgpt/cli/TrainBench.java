@@ -49,8 +49,15 @@ final class TrainBench implements Callable<Integer> {
     @Option(names = "--sgemm-size", defaultValue = "1536", description = "size of the sgemm that measures the peak (default ${DEFAULT-VALUE})")
     int sgemmSize;
 
+    @Option(names = "--nproc", description = "Distributed: N ranks under mpirun vs 1 process, same global batch (see train-bench).")
+    Integer nproc;
+
+    @Option(names = "--strategy", defaultValue = "ddp", description = "With --nproc: ddp, zero2 or fsdp (default ${DEFAULT-VALUE}).")
+    String strategy;
+
     @Override
     public Integer call() {
+        if (nproc != null) return distributed();
         if (steps < 1) throw new UserError("--steps must be >= 1");
         if (warmup < 0) throw new UserError("--warmup must be >= 0");
         if (vocab < 1) throw new UserError("--vocab must be >= 1");
@@ -206,5 +213,17 @@ final class TrainBench implements Callable<Integer> {
         } catch (IOException | RuntimeException e) {
             return "?";
         }
+    }
+
+    /** {@code --nproc}: the preset's model shape through the distributed bench (one rank per process). */
+    private int distributed() {
+        TrainConfig cfg = TrainConfig.load(config);
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--nproc", String.valueOf(nproc),
+                "--strategy", strategy, "--n-layer", String.valueOf(cfg.nLayer()), "--n-head", String.valueOf(cfg.nHead()),
+                "--n-embd", String.valueOf(cfg.nEmbd()), "--seq-len", String.valueOf(seqLen != null ? seqLen : cfg.T()),
+                "--vocab", String.valueOf(vocab), "--batch-size", String.valueOf(batchSize != null ? batchSize : cfg.batchSize()),
+                "--steps", String.valueOf(steps)));
+        if (threads != null) args.addAll(java.util.List.of("--threads", String.valueOf(threads)));
+        return new picocli.CommandLine(new TrainBenchCommand()).execute(args.toArray(String[]::new));
     }
 }
