@@ -3,7 +3,11 @@ package jgpt.cli;
 import java.nio.file.Path;
 import java.util.Locale;
 import jgpt.data.TokenFile;
+import jgpt.generate.LlamaDecoder;
+import jgpt.kernels.Q8Tensor;
 import jgpt.model.LanguageModel;
+import jgpt.model.Llama;
+import jgpt.model.ParamTensor;
 import jgpt.train.Checkpoint;
 import jgpt.train.Evaluator;
 import jgpt.train.TrainConfig;
@@ -29,6 +33,9 @@ public final class EvalCommand implements Runnable {
     @Option(names = "--json", description = "print one JSON object as the last line")
     boolean json;
 
+    @Option(names = "--quant", description = "q8: evaluate with the Q8_0 weights the int8 decoder uses (Llama)")
+    String quant;
+
     @Override
     public void run() {
         try (Checkpoint ck = Checkpoint.load(checkpoint)) {
@@ -41,6 +48,7 @@ public final class EvalCommand implements Runnable {
                     throw new UserError(file + ": vocabulary of " + tokens.vocabSize() + " tokens but "
                             + ck.file() + " was trained on " + ck.config().vocabSize());
                 }
+                if (quant != null) quantizeInPlace(model);
                 int B = cfg.batchSize(), T = cfg.T();
                 int available = Evaluator.availableBatches(tokens, B, T);
                 if (available < 1) throw new UserError(file + ": fewer than B*T+1 = " + (B * T + 1) + " tokens");
@@ -53,6 +61,16 @@ public final class EvalCommand implements Runnable {
                         split, loss, ppl, n, batches, B, T);
                 if (json) System.out.printf(Locale.ROOT, "{\"loss\":%s,\"perplexity\":%s,\"tokens\":%d}%n", loss, ppl, n);
             }
+        }
+    }
+
+    /** The weights `sample --quant q8` decodes with, written back as their Q8_0 values. */
+    private void quantizeInPlace(LanguageModel model) {
+        if (!quant.equals("q8")) throw new UserError("--quant must be q8, got " + quant);
+        if (!(model instanceof Llama)) throw new UserError("--quant q8 is implemented for llama checkpoints only");
+        for (LlamaDecoder.Weight w : LlamaDecoder.weights(model.config())) {
+            ParamTensor t = model.layout().tensor(w.first());
+            Q8Tensor.roundTrip(model.params().data().asSlice(t.offset() * 4, (long) w.rows() * w.cols() * 4), w.rows(), w.cols());
         }
     }
 }

@@ -37,6 +37,21 @@ public record Q8Tensor(int rows, int cols, MemorySegment q, MemorySegment scales
         return new Q8Tensor(rows, cols, q, scales);
     }
 
+    /**
+     * Replaces the first rows·cols floats of w by their Q8_0 values (quantize, then dequantize), so
+     * the f32 code paths compute exactly with the weights a Q8_0 decoder sees: how `jgpt eval
+     * --quant q8` measures what quantization costs in loss.
+     */
+    public static void roundTrip(MemorySegment w, int rows, int cols) {
+        try (Arena arena = Arena.ofShared()) { // quantize works in parallel
+            Q8Tensor q = quantize(w, rows, cols, arena);
+            long n = (long) rows * cols;
+            for (long i = 0; i < n; i++) {
+                w.setAtIndex(JAVA_FLOAT, i, q.q().get(JAVA_BYTE, i) * q.scales().getAtIndex(JAVA_FLOAT, i / BLOCK));
+            }
+        }
+    }
+
     /** Weight (r, c) dequantized. */
     public float get(int r, int c) {
         long i = (long) r * cols + c;

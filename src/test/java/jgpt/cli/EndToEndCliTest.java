@@ -122,4 +122,25 @@ class EndToEndCliTest {
         assertThat(r.code()).isNotZero();
         assertThat(r.err().strip()).startsWith("jgpt: ").contains("nope").doesNotContain("\n");
     }
+
+    @Test
+    void evalWithQ8WeightsStaysCloseToF32ForALlama() throws Exception {
+        Path llama = dir.resolve("llama");
+        Result t = jgpt("train", "--arch", "llama", "--n-kv-head", "1", "--data", data.toString(), "--out", llama.toString(),
+                "--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size", "16", "--batch-size", "4",
+                "--max-steps", "6", "--eval-batches", "2", "--warmup-steps", "1");
+        assertThat(t.code()).as(t.err()).isZero();
+        ObjectMapper json = new ObjectMapper();
+        Result f32 = jgpt("eval", "--checkpoint", llama.toString(), "--data", data.toString(), "--json");
+        Result q8 = jgpt("eval", "--checkpoint", llama.toString(), "--data", data.toString(), "--json", "--quant", "q8");
+        assertThat(q8.code()).as(q8.err()).isZero();
+        double a = json.readTree(f32.out().strip().substring(f32.out().strip().lastIndexOf('\n') + 1)).get("loss").asDouble();
+        double b = json.readTree(q8.out().strip().substring(q8.out().strip().lastIndexOf('\n') + 1)).get("loss").asDouble();
+        // Q8_0 keeps ~7 bits per weight: the loss moves, but by well under 1%.
+        assertThat(b).isNotEqualTo(a);
+        assertThat(Math.abs(b - a) / a).isLessThan(0.01);
+        Result gpt2 = jgpt("eval", "--checkpoint", run.toString(), "--data", data.toString(), "--quant", "q8");
+        assertThat(gpt2.code()).isNotZero();
+        assertThat(gpt2.err().strip()).startsWith("jgpt: ").contains("llama");
+    }
 }

@@ -34,6 +34,26 @@ class Q8Test {
     }
 
     @Test
+    void roundTripWritesBackExactlyTheDequantizedValues() {
+        int rows = 5, cols = 64;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment w = random(arena, rows * cols, 4);
+            Q8Tensor q = Q8Tensor.quantize(w, rows, cols, arena);
+            float[] before = w.toArray(JAVA_FLOAT);
+            Q8Tensor.roundTrip(w, rows, cols);
+            int changed = 0;
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    float v = w.getAtIndex(JAVA_FLOAT, (long) r * cols + c);
+                    assertThat(v).isEqualTo(q.get(r, c));
+                    if (v != before[r * cols + c]) changed++;
+                }
+            }
+            assertThat(changed).isGreaterThan(rows * cols / 2);
+        }
+    }
+
+    @Test
     void matvecQ8MatchesF32MatvecOfTheDequantizedWeights() {
         int rows = 50, cols = 256;
         try (Arena arena = Arena.ofShared()) {
