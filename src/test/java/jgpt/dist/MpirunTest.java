@@ -1,16 +1,13 @@
 package jgpt.dist;
 
+import jgpt.TestProcess;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -71,25 +68,7 @@ class MpirunTest {
 
     private static Result mpirun(int np, String mode, long timeoutSeconds) throws IOException, InterruptedException {
         List<String> cmd = Launcher.command(np, CommSelfTest.class.getName(), List.of(mode));
-        System.out.println("MpirunTest: " + String.join(" ", cmd));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        // read concurrently: a full pipe would block the ranks
-        StringBuilder out = new StringBuilder();
-        Thread reader = Thread.ofPlatform().start(() -> {
-            try (InputStream in = p.getInputStream()) {
-                out.append(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-            } catch (IOException e) {
-                out.append("(reading mpirun's output failed: ").append(e).append(')');
-            }
-        });
-        if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            reader.join(5000);
-            fail("mpirun -np " + np + " " + mode + " still running after " + timeoutSeconds + " s; output:\n" + out);
-        }
-        reader.join();
-        System.out.println(out);
-        return new Result(p.exitValue(), out.toString());
+        TestProcess.Output o = TestProcess.run(cmd, timeoutSeconds);
+        return new Result(o.exitCode(), o.output());
     }
 }

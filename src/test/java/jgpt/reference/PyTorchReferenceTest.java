@@ -1,6 +1,6 @@
 package jgpt.reference;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import jgpt.TensorCompare;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.lang.foreign.MemorySegment;
@@ -38,23 +38,12 @@ class PyTorchReferenceTest {
         return model;
     }
 
-    /** Relative error of a jgpt tensor (first ref.length floats of seg, row stride handled by caller). */
     static double relErr(float[] got, float[] ref) {
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < ref.length; i++) {
-            maxDiff = Math.max(maxDiff, Math.abs((double) got[i] - ref[i]));
-            maxRef = Math.max(maxRef, Math.abs(ref[i]));
-        }
-        return maxDiff / Math.max(maxRef, 1e-30);
+        return TensorCompare.relErr(got, ref);
     }
 
-    /** The first `rows` rows of a [rows', cols] segment with row stride `stride`. */
     static float[] rows(MemorySegment seg, int rows, int cols, int stride) {
-        float[] out = new float[rows * cols];
-        for (int r = 0; r < rows; r++) {
-            MemorySegment.copy(seg, JAVA_FLOAT, (long) r * stride * 4, out, r * cols, cols);
-        }
-        return out;
+        return TensorCompare.rows(seg, rows, cols, stride);
     }
 
     @ParameterizedTest(name = "tied={0}")

@@ -1,17 +1,15 @@
 package jgpt.train;
 
+import jgpt.TestProcess;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import jgpt.dist.Launcher;
@@ -183,24 +181,7 @@ class DistributedTrainingTest {
     }
 
     static Job run(List<String> cmd, long timeoutSeconds) throws IOException, InterruptedException {
-        System.out.println("DistributedTrainingTest: " + String.join(" ", cmd));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        StringBuilder out = new StringBuilder();
-        Thread reader = Thread.ofPlatform().start(() -> {
-            try (InputStream in = p.getInputStream()) {
-                out.append(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-            } catch (IOException e) {
-                out.append("(reading output failed: ").append(e).append(')');
-            }
-        });
-        if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            reader.join(5000);
-            fail("still running after " + timeoutSeconds + " s; output:\n" + out);
-        }
-        reader.join();
-        System.out.println(out);
-        return new Job(p.exitValue(), out.toString());
+        TestProcess.Output o = TestProcess.run(cmd, timeoutSeconds);
+        return new Job(o.exitCode(), o.output());
     }
 }
