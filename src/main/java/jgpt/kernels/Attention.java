@@ -8,7 +8,6 @@ import static jgpt.kernels.Vec.S;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * Causal multi-head self-attention over a fused QKV activation [B, T, 3C] (q | k | v, each split
@@ -31,7 +30,6 @@ public final class Attention {
         float scale = (float) (1.0 / Math.sqrt(hs));
         long C3 = 3L * C;
         Parallel.forRange(B * NH, 1, (s, e) -> {
-            float[] tail = new float[2 * L];
             for (int bh = s; bh < e; bh++) {
                 int b = bh / NH, h = bh % NH;
                 long base = (long) b * T * C3, hq = base + (long) h * hs, hk = hq + C, hv = hq + 2L * C;
@@ -40,7 +38,7 @@ public final class Attention {
                     int t1 = Math.min(T, t0 + TB);
                     // S = Q Kᵀ for rows [t0, t1), columns [0, t1)
                     Gemm.serial(qkv, hq, C3, 1, qkv, hk, 1, C3, att, a, T, t0, t1, 0, t1, hs, false);
-                    for (int t = t0; t < t1; t++) softmaxRow(att, a + (long) t * T, t, T, scale, tail);
+                    for (int t = t0; t < t1; t++) softmaxRow(att, a + (long) t * T, t, T, scale);
                     // O = P V (P is zero beyond each row's t)
                     Gemm.serial(att, a, T, 1, qkv, hv, C3, 1, out, o, C, t0, t1, 0, hs, t1, false);
                 }
@@ -48,43 +46,13 @@ public final class Attention {
         });
     }
 
-    /**
-     * Row of scores [0, t] → probabilities of softmax(scale · s); [t+1, T) zeroed. Full vectors are
-     * unmasked (masked vector ops fell back to allocating Java code in C2); the last partial vector
-     * goes through {@code tail} (2·L floats of scratch) or scalar code with the same per-lane
-     * operations, so the bits equal those of a masked loop.
-     */
-    private static void softmaxRow(MemorySegment att, long r, int t, int T, float scale, float[] tail) {
+    /** Row of scores [0, t] → probabilities of softmax(scale · s); [t+1, T) zeroed. */
+    private static void softmaxRow(MemorySegment att, long r, int t, int T, float scale) {
         int n = t + 1;
-        FloatVector sv = FloatVector.broadcast(S, scale);
-        FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-        int j = 0;
-        for (; j + L <= n; j += L) mx = mx.max(FloatVector.fromMemorySegment(S, att, (r + j) * 4, NO).mul(sv));
-        float mxs = mx.reduceLanes(VectorOperators.MAX); // max is order-free
-        for (int i = j; i < n; i++) mxs = Math.max(mxs, att.getAtIndex(JAVA_FLOAT, r + i) * scale);
-        FloatVector max = FloatVector.broadcast(S, mxs);
-        FloatVector sum = FloatVector.zero(S);
-        for (j = 0; j + L <= n; j += L) {
-            long o = (r + j) * 4;
-            FloatVector ex = Vec.exp(FloatVector.fromMemorySegment(S, att, o, NO).mul(sv).sub(max));
-            ex.intoMemorySegment(att, o, NO);
-            sum = sum.add(ex);
-        }
-        int k = n - j;
-        if (k > 0) {
-            MemorySegment.copy(att, JAVA_FLOAT, (r + j) * 4, tail, 0, k);
-            Vec.exp(FloatVector.fromArray(S, tail, 0).mul(sv).sub(max)).intoArray(tail, L);
-            java.util.Arrays.fill(tail, L + k, 2 * L, 0f);
-            sum = sum.add(FloatVector.fromArray(S, tail, L));
-            MemorySegment.copy(tail, L, att, JAVA_FLOAT, (r + j) * 4, k);
-        }
-        float invs = 1f / Vec.sum(sum);
-        FloatVector inv = FloatVector.broadcast(S, invs);
-        for (j = 0; j + L <= n; j += L) {
-            long o = (r + j) * 4;
-            FloatVector.fromMemorySegment(S, att, o, NO).mul(inv).intoMemorySegment(att, o, NO);
-        }
-        for (; j < n; j++) att.setAtIndex(JAVA_FLOAT, r + j, att.getAtIndex(JAVA_FLOAT, r + j) * invs);
+        Vec.scale(att, r, r + n, scale);
+        float max = Vec.max(att, r, n);
+        float total = Vec.expShifted(att, r, max, att, r, n);
+        Vec.scale(att, r, r + n, 1f / total);
         if (n < T) att.asSlice((r + n) * 4, (long) (T - n) * 4).fill((byte) 0);
     }
 
@@ -96,7 +64,6 @@ public final class Attention {
         long C3 = 3L * C;
         Parallel.forRange(B * NH, 1, (s, e) -> {
             MemorySegment ds = scratch((long) T * T);
-            float[] tail = new float[2 * L];
             for (int bh = s; bh < e; bh++) {
                 int b = bh / NH, h = bh % NH;
                 long base = (long) b * T * C3, hq = base + (long) h * hs, hk = hq + C, hv = hq + 2L * C;
@@ -105,7 +72,7 @@ public final class Attention {
                     int t1 = Math.min(T, t0 + TB);
                     // dP = dO Vᵀ, then dS = P ⊙ (dP - Σ P dP) · scale, in place
                     Gemm.serial(dout, o, C, 1, qkv, hv, 1, C3, ds, 0, T, t0, t1, 0, t1, hs, false);
-                    for (int t = t0; t < t1; t++) softmaxBackwardRow(ds, att, (long) t * T, a + (long) t * T, t, T, scale, tail);
+                    for (int t = t0; t < t1; t++) softmaxBackwardRow(ds, att, (long) t * T, a + (long) t * T, t, T, scale);
                     // dQ = dS K (rows [t0, t1) see keys [0, t1))
                     Gemm.serial(ds, 0, T, 1, qkv, hk, C3, 1, dqkv, hq, C3, t0, t1, 0, hs, t1, false);
                 }
@@ -121,22 +88,15 @@ public final class Attention {
     }
 
     /** ds row (holding dP) → dS = P ⊙ (dP - Σ P·dP) · scale over [0, t]; [t+1, T) zeroed. Unmasked, as softmaxRow. */
-    private static void softmaxBackwardRow(MemorySegment ds, MemorySegment att, long r, long pr, int t, int T, float scale,
-                                           float[] tail) {
+    private static void softmaxBackwardRow(MemorySegment ds, MemorySegment att, long r, long pr, int t, int T, float scale) {
         int n = t + 1;
         FloatVector dot = FloatVector.zero(S);
         int j = 0;
         for (; j + L <= n; j += L) {
             dot = FloatVector.fromMemorySegment(S, att, (pr + j) * 4, NO).fma(FloatVector.fromMemorySegment(S, ds, (r + j) * 4, NO), dot);
         }
-        int k = n - j;
-        if (k > 0) {
-            java.util.Arrays.fill(tail, 0f);
-            MemorySegment.copy(att, JAVA_FLOAT, (pr + j) * 4, tail, 0, k);
-            MemorySegment.copy(ds, JAVA_FLOAT, (r + j) * 4, tail, L, k);
-            dot = FloatVector.fromArray(S, tail, 0).fma(FloatVector.fromArray(S, tail, L), dot);
-        }
         float ds0 = Vec.sum(dot);
+        for (int i = j; i < n; i++) ds0 += att.getAtIndex(JAVA_FLOAT, pr + i) * ds.getAtIndex(JAVA_FLOAT, r + i);
         FloatVector d = FloatVector.broadcast(S, ds0), sv = FloatVector.broadcast(S, scale);
         for (j = 0; j + L <= n; j += L) {
             long o = (r + j) * 4;

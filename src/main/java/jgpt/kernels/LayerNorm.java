@@ -4,8 +4,6 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static jgpt.kernels.Vec.L;
 import static jgpt.kernels.Vec.NO;
 import static jgpt.kernels.Vec.S;
-import static jgpt.kernels.Vec.load;
-import static jgpt.kernels.Vec.store;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
@@ -31,9 +29,9 @@ public final class LayerNorm {
                 FloatVector mv = FloatVector.broadcast(S, m), rv = FloatVector.broadcast(S, rs);
                 int c = 0;
                 for (; c + L <= C; c += L) {
-                    FloatVector y = load(x, r + c).sub(mv).mul(rv).mul(load(w, c));
-                    if (b != null) y = y.add(load(b, c));
-                    store(y, out, r + c);
+                    FloatVector y = FloatVector.fromMemorySegment(S, x, (r + c) * 4, NO).sub(mv).mul(rv).mul(FloatVector.fromMemorySegment(S, w, c * 4, NO));
+                    if (b != null) y = y.add(FloatVector.fromMemorySegment(S, b, c * 4, NO));
+                    y.intoMemorySegment(out, (r + c) * 4, NO);
                 }
                 for (; c < C; c++) {
                     float y = (x.getAtIndex(JAVA_FLOAT, r + c) - m) * rs * w.getAtIndex(JAVA_FLOAT, c);
@@ -75,9 +73,9 @@ public final class LayerNorm {
         FloatVector sg = FloatVector.zero(S), sgx = FloatVector.zero(S);
         int c = 0;
         for (; c + L <= C; c += L) {
-            FloatVector g = load(w, c).mul(load(dout, r + c));
+            FloatVector g = FloatVector.fromMemorySegment(S, w, c * 4, NO).mul(FloatVector.fromMemorySegment(S, dout, (r + c) * 4, NO));
             sg = sg.add(g);
-            sgx = g.fma(load(x, r + c).sub(m).mul(rs), sgx);
+            sgx = g.fma(FloatVector.fromMemorySegment(S, x, (r + c) * 4, NO).sub(m).mul(rs), sgx);
         }
         if (c < C) {
             VectorMask<Float> k = S.indexInRange(c, C);
@@ -88,10 +86,10 @@ public final class LayerNorm {
         FloatVector meanG = FloatVector.broadcast(S, Vec.sum(sg) / C), meanGX = FloatVector.broadcast(S, Vec.sum(sgx) / C);
         c = 0;
         for (; c + L <= C; c += L) {
-            FloatVector g = load(w, c).mul(load(dout, r + c));
-            FloatVector xh = load(x, r + c).sub(m).mul(rs);
+            FloatVector g = FloatVector.fromMemorySegment(S, w, c * 4, NO).mul(FloatVector.fromMemorySegment(S, dout, (r + c) * 4, NO));
+            FloatVector xh = FloatVector.fromMemorySegment(S, x, (r + c) * 4, NO).sub(m).mul(rs);
             FloatVector d = g.sub(meanG).sub(xh.mul(meanGX)).mul(rs);
-            store(load(dx, r + c).add(d), dx, r + c);
+            FloatVector.fromMemorySegment(S, dx, (r + c) * 4, NO).add(d).intoMemorySegment(dx, (r + c) * 4, NO);
         }
         if (c < C) {
             VectorMask<Float> k = S.indexInRange(c, C);
@@ -102,34 +100,48 @@ public final class LayerNorm {
         }
     }
 
-    /** dw, db for the L columns [c, c+L), summed over the N rows in order. */
+    /**
+     * dw, db for the L columns [c, c+L), summed over the N rows in order with Kahan compensation:
+     * db = Σ dout is a sum of terms that mostly cancel, so plain float sums left it with relative
+     * errors that Adam carried into visibly different biases when the rows were split across ranks.
+     */
     private static void paramGrads(MemorySegment dw, MemorySegment db, MemorySegment dout, MemorySegment x,
                                    MemorySegment mean, MemorySegment rstd, int N, int C, int c) {
-        FloatVector aw = load(dw, c), ab = db != null ? load(db, c) : FloatVector.zero(S);
+        FloatVector aw = FloatVector.fromMemorySegment(S, dw, c * 4, NO), ab = db != null ? FloatVector.fromMemorySegment(S, db, c * 4, NO) : FloatVector.zero(S);
+        FloatVector cw = FloatVector.zero(S), cb = FloatVector.zero(S);
         for (int n = 0; n < N; n++) {
             long r = (long) n * C;
-            FloatVector d = load(dout, r + c);
-            FloatVector xh = load(x, r + c).sub(mean.getAtIndex(JAVA_FLOAT, n)).mul(rstd.getAtIndex(JAVA_FLOAT, n));
-            aw = d.fma(xh, aw);
-            ab = ab.add(d);
+            FloatVector d = FloatVector.fromMemorySegment(S, dout, (r + c) * 4, NO);
+            FloatVector xh = FloatVector.fromMemorySegment(S, x, (r + c) * 4, NO).sub(mean.getAtIndex(JAVA_FLOAT, n)).mul(rstd.getAtIndex(JAVA_FLOAT, n));
+            FloatVector yw = d.mul(xh).sub(cw), tw = aw.add(yw);
+            cw = tw.sub(aw).sub(yw);
+            aw = tw;
+            FloatVector yb = d.sub(cb), tb = ab.add(yb);
+            cb = tb.sub(ab).sub(yb);
+            ab = tb;
         }
-        store(aw, dw, c);
-        if (db != null) store(ab, db, c);
+        aw.intoMemorySegment(dw, c * 4, NO);
+        if (db != null) ab.intoMemorySegment(db, c * 4, NO);
     }
 
     private static void paramGradsTail(MemorySegment dw, MemorySegment db, MemorySegment dout, MemorySegment x,
                                        MemorySegment mean, MemorySegment rstd, int N, int C, int c) {
-        VectorMask<Float> k = S.indexInRange(c, C);
-        FloatVector aw = loadM(dw, c, k), ab = db != null ? loadM(db, c, k) : null;
-        for (int n = 0; n < N; n++) {
-            long r = (long) n * C;
-            FloatVector d = loadM(dout, r + c, k);
-            FloatVector xh = loadM(x, r + c, k).sub(mean.getAtIndex(JAVA_FLOAT, n)).mul(rstd.getAtIndex(JAVA_FLOAT, n));
-            aw = d.fma(xh, aw);
-            if (ab != null) ab = ab.add(d);
+        for (; c < C; c++) {
+            float aw = dw.getAtIndex(JAVA_FLOAT, c), ab = db != null ? db.getAtIndex(JAVA_FLOAT, c) : 0f, cw = 0f, cb = 0f;
+            for (int n = 0; n < N; n++) {
+                long r = (long) n * C;
+                float d = dout.getAtIndex(JAVA_FLOAT, r + c);
+                float xh = (x.getAtIndex(JAVA_FLOAT, r + c) - mean.getAtIndex(JAVA_FLOAT, n)) * rstd.getAtIndex(JAVA_FLOAT, n);
+                float yw = d * xh - cw, tw = aw + yw;
+                cw = tw - aw - yw;
+                aw = tw;
+                float yb = d - cb, tb = ab + yb;
+                cb = tb - ab - yb;
+                ab = tb;
+            }
+            dw.setAtIndex(JAVA_FLOAT, c, aw);
+            if (db != null) db.setAtIndex(JAVA_FLOAT, c, ab);
         }
-        aw.intoMemorySegment(dw, (long) c * 4, NO, k);
-        if (ab != null) ab.intoMemorySegment(db, (long) c * 4, NO, k);
     }
 
     private static FloatVector loadM(MemorySegment m, long i, VectorMask<Float> mask) {
@@ -139,7 +151,7 @@ public final class LayerNorm {
     static float sum(MemorySegment x, long off, int n) {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
-        for (; i + L <= n; i += L) acc = acc.add(load(x, off + i));
+        for (; i + L <= n; i += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (off + i) * 4, NO));
         float s = Vec.sum(acc);
         for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, off + i);
         return s;
@@ -149,7 +161,7 @@ public final class LayerNorm {
         FloatVector acc = FloatVector.zero(S), mv = FloatVector.broadcast(S, m);
         int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector d = load(x, off + i).sub(mv);
+            FloatVector d = FloatVector.fromMemorySegment(S, x, (off + i) * 4, NO).sub(mv);
             acc = d.fma(d, acc);
         }
         float s = Vec.sum(acc);

@@ -2,9 +2,8 @@ package jgpt.kernels;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static jgpt.kernels.Vec.L;
+import static jgpt.kernels.Vec.NO;
 import static jgpt.kernels.Vec.S;
-import static jgpt.kernels.Vec.load;
-import static jgpt.kernels.Vec.store;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
@@ -25,7 +24,7 @@ public final class RMSNorm {
                 rstd.setAtIndex(JAVA_FLOAT, n, rs);
                 FloatVector rv = FloatVector.broadcast(S, rs);
                 int c = 0;
-                for (; c + L <= C; c += L) store(load(x, r + c).mul(rv).mul(load(w, c)), out, r + c);
+                for (; c + L <= C; c += L) FloatVector.fromMemorySegment(S, x, (r + c) * 4, NO).mul(rv).mul(FloatVector.fromMemorySegment(S, w, c * 4, NO)).intoMemorySegment(out, (r + c) * 4, NO);
                 for (; c < C; c++) out.setAtIndex(JAVA_FLOAT, r + c, x.getAtIndex(JAVA_FLOAT, r + c) * rs * w.getAtIndex(JAVA_FLOAT, c));
             }
         });
@@ -43,15 +42,15 @@ public final class RMSNorm {
                 float rs = rstd.getAtIndex(JAVA_FLOAT, n);
                 FloatVector acc = FloatVector.zero(S);
                 int c = 0;
-                for (; c + L <= C; c += L) acc = load(w, c).mul(load(dout, r + c)).fma(load(x, r + c), acc);
+                for (; c + L <= C; c += L) acc = FloatVector.fromMemorySegment(S, w, c * 4, NO).mul(FloatVector.fromMemorySegment(S, dout, (r + c) * 4, NO)).fma(FloatVector.fromMemorySegment(S, x, (r + c) * 4, NO), acc);
                 float sumGX = Vec.sum(acc); // fixed order: reduceLanes(ADD) differs cold vs JIT-compiled
                 for (; c < C; c++) sumGX += w.getAtIndex(JAVA_FLOAT, c) * dout.getAtIndex(JAVA_FLOAT, r + c) * x.getAtIndex(JAVA_FLOAT, r + c);
                 float k = rs * rs * rs * sumGX / C;
                 FloatVector rv = FloatVector.broadcast(S, rs), kv = FloatVector.broadcast(S, k);
                 c = 0;
                 for (; c + L <= C; c += L) {
-                    FloatVector d = load(w, c).mul(load(dout, r + c)).mul(rv).sub(load(x, r + c).mul(kv));
-                    store(load(dx, r + c).add(d), dx, r + c);
+                    FloatVector d = FloatVector.fromMemorySegment(S, w, c * 4, NO).mul(FloatVector.fromMemorySegment(S, dout, (r + c) * 4, NO)).mul(rv).sub(FloatVector.fromMemorySegment(S, x, (r + c) * 4, NO).mul(kv));
+                    FloatVector.fromMemorySegment(S, dx, (r + c) * 4, NO).add(d).intoMemorySegment(dx, (r + c) * 4, NO);
                 }
                 for (; c < C; c++) {
                     float d = w.getAtIndex(JAVA_FLOAT, c) * dout.getAtIndex(JAVA_FLOAT, r + c) * rs - x.getAtIndex(JAVA_FLOAT, r + c) * k;

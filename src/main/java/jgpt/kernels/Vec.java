@@ -9,7 +9,15 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Small vectorized building blocks over float segments; offsets and lengths in floats. */
+/**
+ * Small vectorized building blocks over float segments; offsets and lengths in floats.
+ * <p>
+ * Rule for every kernel: a hot loop calls only FloatVector's own methods (annotated to be always
+ * inlined) and never one of our methods that takes or returns a vector. C2 declines to inline such
+ * a helper often enough (node-count cutoff, "already compiled into a big method", depending on
+ * compile order) and then boxes every vector crossing the call: that was up to 1 GB/s of garbage
+ * and a several-fold slower loop, varying from run to run. Helpers here are whole loops instead.
+ */
 public final class Vec {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
@@ -21,14 +29,6 @@ public final class Vec {
 
     private Vec() {}
 
-    static FloatVector load(MemorySegment m, long i) {
-        return FloatVector.fromMemorySegment(S, m, i * 4, NO);
-    }
-
-    static void store(FloatVector v, MemorySegment m, long i) {
-        v.intoMemorySegment(m, i * 4, NO);
-    }
-
     /** sum_i x[xo+i] * y[yo+i]. */
     public static float dot(MemorySegment x, long xo, MemorySegment y, long yo, int n) {
         int i = 0;
@@ -36,12 +36,12 @@ public final class Vec {
         if (n >= 2 * L) {
             FloatVector acc2 = FloatVector.zero(S);
             for (; i + 2 * L <= n; i += 2 * L) {
-                acc = load(x, xo + i).fma(load(y, yo + i), acc);
-                acc2 = load(x, xo + i + L).fma(load(y, yo + i + L), acc2);
+                acc = FloatVector.fromMemorySegment(S, x, (xo + i) * 4, NO).fma(FloatVector.fromMemorySegment(S, y, (yo + i) * 4, NO), acc);
+                acc2 = FloatVector.fromMemorySegment(S, x, (xo + i + L) * 4, NO).fma(FloatVector.fromMemorySegment(S, y, (yo + i + L) * 4, NO), acc2);
             }
             acc = acc.add(acc2);
         }
-        for (; i + L <= n; i += L) acc = load(x, xo + i).fma(load(y, yo + i), acc);
+        for (; i + L <= n; i += L) acc = FloatVector.fromMemorySegment(S, x, (xo + i) * 4, NO).fma(FloatVector.fromMemorySegment(S, y, (yo + i) * 4, NO), acc);
         float s = sum(acc);
         for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, xo + i) * y.getAtIndex(JAVA_FLOAT, yo + i);
         return s;
@@ -54,6 +54,15 @@ public final class Vec {
      * 16 lanes (512-bit vectors, the widest on x86; checked at class load).
      */
     public static float sum(FloatVector v) {
+        // Lane extracts, not slice(): slice's shuffle internals are not always intrinsified when
+        // inlined deep in a kernel, and their Java fallback allocated ~1 GB/s of arrays.
+        if (L == 16) {
+            float a0 = (v.lane(0) + v.lane(8)) + (v.lane(4) + v.lane(12));
+            float a1 = (v.lane(2) + v.lane(10)) + (v.lane(6) + v.lane(14));
+            float b0 = (v.lane(1) + v.lane(9)) + (v.lane(5) + v.lane(13));
+            float b1 = (v.lane(3) + v.lane(11)) + (v.lane(7) + v.lane(15));
+            return (a0 + a1) + (b0 + b1);
+        }
         if (L > 8) v = v.add(v.slice(8));
         if (L > 4) v = v.add(v.slice(4));
         if (L > 2) v = v.add(v.slice(2));
@@ -65,7 +74,7 @@ public final class Vec {
     public static void axpy(float a, MemorySegment x, long xo, MemorySegment y, long yo, int n) {
         int i = 0;
         FloatVector av = FloatVector.broadcast(S, a);
-        for (; i + L <= n; i += L) store(load(x, xo + i).fma(av, load(y, yo + i)), y, yo + i);
+        for (; i + L <= n; i += L) FloatVector.fromMemorySegment(S, x, (xo + i) * 4, NO).fma(av, FloatVector.fromMemorySegment(S, y, (yo + i) * 4, NO)).intoMemorySegment(y, (yo + i) * 4, NO);
         for (; i < n; i++) y.setAtIndex(JAVA_FLOAT, yo + i, y.getAtIndex(JAVA_FLOAT, yo + i) + a * x.getAtIndex(JAVA_FLOAT, xo + i));
     }
 
@@ -73,7 +82,7 @@ public final class Vec {
     public static void add(MemorySegment out, MemorySegment a, MemorySegment b, long n) {
         forChunks(n, (s, e) -> {
             long i = s;
-            for (; i + L <= e; i += L) store(load(a, i).add(load(b, i)), out, i);
+            for (; i + L <= e; i += L) FloatVector.fromMemorySegment(S, a, i * 4, NO).add(FloatVector.fromMemorySegment(S, b, i * 4, NO)).intoMemorySegment(out, i * 4, NO);
             for (; i < e; i++) out.setAtIndex(JAVA_FLOAT, i, a.getAtIndex(JAVA_FLOAT, i) + b.getAtIndex(JAVA_FLOAT, i));
         });
     }
@@ -92,7 +101,7 @@ public final class Vec {
             long end = Math.min(to, i + 4096);
             FloatVector acc = FloatVector.zero(S);
             for (; i + L <= end; i += L) {
-                FloatVector v = load(x, i);
+                FloatVector v = FloatVector.fromMemorySegment(S, x, i * 4, NO);
                 acc = v.fma(v, acc);
             }
             double s = sum(acc);
@@ -105,34 +114,93 @@ public final class Vec {
         return total;
     }
 
+    /** Row maximum: vector lanes, then a scalar tail (max is exact in any order). */
+    public static float max(MemorySegment x, long off, int n) {
+        FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (; i + L <= n; i += L) mx = mx.max(FloatVector.fromMemorySegment(S, x, (off + i) * 4, NO));
+        float m = mx.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) m = Math.max(m, x.getAtIndex(JAVA_FLOAT, off + i));
+        return m;
+    }
     /** x[i] *= a over [from, to). */
     public static void scale(MemorySegment x, long from, long to, float a) {
         FloatVector av = FloatVector.broadcast(S, a);
         long i = from;
-        for (; i + L <= to; i += L) store(load(x, i).mul(av), x, i);
+        for (; i + L <= to; i += L) FloatVector.fromMemorySegment(S, x, i * 4, NO).mul(av).intoMemorySegment(x, i * 4, NO);
         for (; i < to; i++) x.setAtIndex(JAVA_FLOAT, i, x.getAtIndex(JAVA_FLOAT, i) * a);
     }
 
+    /** Bits of 2^n from the bits of (n + 1.5·2^23) shifted up 23: adds the exponent bias 127, drops the magic number. */
+    private static final int POW2_BIAS = (127 - 0x4B400000) << 23;
+
     /**
-     * e^x per lane, Cephes' expf: x = n·ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r
-     * (about 1 ulp), then 2^n by building the float's exponent bits. Made of exact IEEE operations
-     * only, so (unlike {@code lanewise(EXP)}, whose compiled and interpreted forms differ) it gives
-     * the same bits in every JIT tier. Inputs are clamped to [-87.3, 88.3]: below, the result is
-     * ~1e-38 instead of 0, which no softmax sum can notice.
+     * out[oo+i] = e^(x[xo+i] - shift) for i < n (out may be x, or null to only sum); returns the
+     * sum of the terms in a fixed order. e^x is Cephes' expf: x = n·ln2 + r with |r| <= ln2/2, a
+     * degree-6 polynomial for e^r (about 1 ulp), then 2^n built from the exponent bits. Made of
+     * exact IEEE operations only, so (unlike {@code lanewise(EXP)}, whose compiled and interpreted
+     * forms differ) it gives the same bits in every JIT tier. Inputs are clamped to [-87.3, 88.3]:
+     * below, the result is ~1e-38 instead of 0, which no softmax sum can notice.
+     * <p>
+     * This loop is the only vector exp: kernels call it on a row or an L1-sized block rather than
+     * an exp(FloatVector) helper from their own loops, because C2 often declines to inline such a
+     * helper (node-count cutoff, "already compiled into a big method") and then boxes every vector
+     * passed to it, which cost ~1 GB/s of garbage and most of the loop's speed. Constants are
+     * hoisted for the same reason: each vector op parses into hundreds of nodes.
      */
-    public static FloatVector exp(FloatVector x) {
-        x = x.max(-87.3f).min(88.3f);
-        FloatVector fx = x.mul(1.44269504088896341f).add(12582912f).sub(12582912f); // round(x / ln2)
-        FloatVector r = fx.mul(-0.693359375f).add(x).add(fx.mul(2.12194440e-4f));
-        FloatVector p = r.mul(1.9875691500e-4f).add(1.3981999507e-3f);
-        p = p.mul(r).add(8.3334519073e-3f);
-        p = p.mul(r).add(4.1665795894e-2f);
-        p = p.mul(r).add(1.6666665459e-1f);
-        p = p.mul(r).add(5.0000001201e-1f);
-        p = p.mul(r.mul(r)).add(r).add(1f);
-        FloatVector pow2n = ((IntVector) fx.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23)
-                .reinterpretAsFloats();
-        return p.mul(pow2n);
+    public static float expShifted(MemorySegment x, long xo, float shift, MemorySegment out, long oo, int n) {
+        FloatVector sv = FloatVector.broadcast(S, shift), lo = FloatVector.broadcast(S, -87.3f), hi = FloatVector.broadcast(S, 88.3f);
+        FloatVector log2e = FloatVector.broadcast(S, 1.44269504088896341f), magic = FloatVector.broadcast(S, 12582912f);
+        FloatVector ln2hi = FloatVector.broadcast(S, -0.693359375f), ln2lo = FloatVector.broadcast(S, 2.12194440e-4f);
+        FloatVector p0 = FloatVector.broadcast(S, 1.9875691500e-4f), p1 = FloatVector.broadcast(S, 1.3981999507e-3f);
+        FloatVector p2 = FloatVector.broadcast(S, 8.3334519073e-3f), p3 = FloatVector.broadcast(S, 4.1665795894e-2f);
+        FloatVector p4 = FloatVector.broadcast(S, 1.6666665459e-1f), p5 = FloatVector.broadcast(S, 5.0000001201e-1f);
+        FloatVector one = FloatVector.broadcast(S, 1f);
+        IntVector bias = IntVector.broadcast(IntVector.SPECIES_PREFERRED, POW2_BIAS);
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + i) * 4, NO).sub(sv).max(lo).min(hi);
+            FloatVector t = v.mul(log2e).add(magic); // n + 1.5·2^23, n = round(v / ln2)
+            FloatVector fx = t.sub(magic);
+            FloatVector r = fx.mul(ln2hi).add(v).add(fx.mul(ln2lo));
+            FloatVector p = r.mul(p0).add(p1);
+            p = p.mul(r).add(p2);
+            p = p.mul(r).add(p3);
+            p = p.mul(r).add(p4);
+            p = p.mul(r).add(p5);
+            p = p.mul(r.mul(r)).add(r).add(one);
+            FloatVector pow2n = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23).add(bias).reinterpretAsFloats();
+            FloatVector ex = p.mul(pow2n);
+            if (out != null) ex.intoMemorySegment(out, (oo + i) * 4, NO);
+            acc = acc.add(ex);
+        }
+        float s = sum(acc);
+        for (; i < n; i++) {
+            float ex = exp(x.getAtIndex(JAVA_FLOAT, xo + i) - shift);
+            if (out != null) out.setAtIndex(JAVA_FLOAT, oo + i, ex);
+            s += ex;
+        }
+        return s;
+    }
+
+    /**
+     * The e^x of {@link #expShifted}, one lane in scalar code: the identical sequence of IEEE
+     * float operations, so it gives the same bits. For the last few elements of a row, which would
+     * otherwise need masked vectors (whose C2 fallback allocates) or a copy through an array.
+     */
+    public static float exp(float x) {
+        x = Math.min(Math.max(x, -87.3f), 88.3f);
+        float t = x * 1.44269504088896341f + 12582912f;
+        float fx = t - 12582912f;
+        float r = fx * -0.693359375f + x + fx * 2.12194440e-4f;
+        float p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * (r * r) + r + 1f;
+        return p * Float.intBitsToFloat((Float.floatToRawIntBits(t) << 23) + POW2_BIAS);
     }
 
     @FunctionalInterface
