@@ -51,7 +51,8 @@ public final class Attention {
         int n = t + 1;
         Vec.scale(att, r, r + n, scale);
         float max = Vec.max(att, r, n);
-        float total = Vec.expShifted(att, r, max, att, r, n);
+        Vec.expShifted(att, r, max, att, r, n);
+        float total = Vec.sum(att, r, n);
         Vec.scale(att, r, r + n, 1f / total);
         if (n < T) att.asSlice((r + n) * 4, (long) (T - n) * 4).fill((byte) 0);
     }

@@ -2,6 +2,7 @@ package jgpt.kernels;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -11,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 public final class CrossEntropy {
     /** exp terms are summed in float vectors over runs this long, then in double, to bound rounding. */
     private static final int RUN = 1024;
+    private static final ThreadLocal<MemorySegment> SCRATCH = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(RUN * 4L, 64));
 
     private CrossEntropy() {}
 
@@ -46,12 +48,22 @@ public final class CrossEntropy {
         });
     }
 
-    /** Σ exp(x - max) over the row, in float runs of RUN summed in double; with {@code store} the terms overwrite x. */
+    /**
+     * Σ exp(x - max) over the row, in float runs of RUN summed in double; with {@code store} the
+     * terms overwrite x, else they go to a per-thread L1-sized scratch.
+     */
     private static double sumExp(MemorySegment x, long r, int n, float max, boolean store) {
+        MemorySegment scratch = store ? null : SCRATCH.get();
         double sum = 0;
         for (int run = 0; run < n; run += RUN) {
             int len = Math.min(n, run + RUN) - run;
-            sum += Vec.expShifted(x, r + run, max, store ? x : null, r + run, len);
+            if (store) {
+                Vec.expShifted(x, r + run, max, x, r + run, len);
+                sum += Vec.sum(x, r + run, len);
+            } else {
+                Vec.expShifted(x, r + run, max, scratch, 0, len);
+                sum += Vec.sum(scratch, 0, len);
+            }
         }
         return sum;
     }

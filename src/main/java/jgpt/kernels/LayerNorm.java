@@ -21,7 +21,7 @@ public final class LayerNorm {
         Parallel.forRange(N, 8, (s, e) -> {
             for (int n = s; n < e; n++) {
                 long r = (long) n * C;
-                float m = sum(x, r, C) / C;
+                float m = Vec.sum(x, r, C) / C;
                 float var = sumSqDev(x, r, C, m) / C;
                 float rs = (float) (1.0 / Math.sqrt(var + EPS));
                 mean.setAtIndex(JAVA_FLOAT, n, m);
@@ -146,15 +146,6 @@ public final class LayerNorm {
 
     private static FloatVector loadM(MemorySegment m, long i, VectorMask<Float> mask) {
         return FloatVector.fromMemorySegment(S, m, i * 4, NO, mask);
-    }
-
-    static float sum(MemorySegment x, long off, int n) {
-        FloatVector acc = FloatVector.zero(S);
-        int i = 0;
-        for (; i + L <= n; i += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (off + i) * 4, NO));
-        float s = Vec.sum(acc);
-        for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, off + i);
-        return s;
     }
 
     private static float sumSqDev(MemorySegment x, long off, int n, float m) {

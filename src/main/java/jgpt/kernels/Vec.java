@@ -70,6 +70,16 @@ public final class Vec {
         return v.lane(0);
     }
 
+    /** Σ x[off+i] for i < n: lanes over vectors in order, then the lane tree, then the tail in order. */
+    public static float sum(MemorySegment x, long off, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (; i + L <= n; i += L) acc = acc.add(FloatVector.fromMemorySegment(S, x, (off + i) * 4, NO));
+        float s = sum(acc);
+        for (; i < n; i++) s += x.getAtIndex(JAVA_FLOAT, off + i);
+        return s;
+    }
+
     /** y[yo+i] += a * x[xo+i]. */
     public static void axpy(float a, MemorySegment x, long xo, MemorySegment y, long yo, int n) {
         int i = 0;
@@ -135,20 +145,22 @@ public final class Vec {
     private static final int POW2_BIAS = (127 - 0x4B400000) << 23;
 
     /**
-     * out[oo+i] = e^(x[xo+i] - shift) for i < n (out may be x, or null to only sum); returns the
-     * sum of the terms in a fixed order. e^x is Cephes' expf: x = n·ln2 + r with |r| <= ln2/2, a
-     * degree-6 polynomial for e^r (about 1 ulp), then 2^n built from the exponent bits. Made of
-     * exact IEEE operations only, so (unlike {@code lanewise(EXP)}, whose compiled and interpreted
-     * forms differ) it gives the same bits in every JIT tier. Inputs are clamped to [-87.3, 88.3]:
-     * below, the result is ~1e-38 instead of 0, which no softmax sum can notice.
+     * out[oo+i] = e^(x[xo+i] - shift) for i < n (out may be x). e^x is Cephes' expf: x = n·ln2 + r
+     * with |r| <= ln2/2, a degree-6 polynomial for e^r (about 1 ulp), then 2^n built from the
+     * exponent bits. Made of exact IEEE operations only, so (unlike {@code lanewise(EXP)}, whose
+     * compiled and interpreted forms differ) it gives the same bits in every JIT tier. Inputs are
+     * clamped to [-87.3, 88.3]: below, the result is ~1e-38 instead of 0, which no softmax sum can
+     * notice.
      * <p>
      * This loop is the only vector exp: kernels call it on a row or an L1-sized block rather than
      * an exp(FloatVector) helper from their own loops, because C2 often declines to inline such a
      * helper (node-count cutoff, "already compiled into a big method") and then boxes every vector
-     * passed to it, which cost ~1 GB/s of garbage and most of the loop's speed. Constants are
-     * hoisted for the same reason: each vector op parses into hundreds of nodes.
+     * passed to it, which cost ~1 GB/s of garbage and most of the loop's speed. For the same
+     * reason the loop carries no vector from one iteration to the next (a running sum here was
+     * boxed on every iteration in some compilations; callers sum {@code out} afterwards with
+     * {@link #sum(MemorySegment, long, int)}, the same order), and constants are hoisted.
      */
-    public static float expShifted(MemorySegment x, long xo, float shift, MemorySegment out, long oo, int n) {
+    public static void expShifted(MemorySegment x, long xo, float shift, MemorySegment out, long oo, int n) {
         FloatVector sv = FloatVector.broadcast(S, shift), lo = FloatVector.broadcast(S, -87.3f), hi = FloatVector.broadcast(S, 88.3f);
         FloatVector log2e = FloatVector.broadcast(S, 1.44269504088896341f), magic = FloatVector.broadcast(S, 12582912f);
         FloatVector ln2hi = FloatVector.broadcast(S, -0.693359375f), ln2lo = FloatVector.broadcast(S, 2.12194440e-4f);
@@ -157,7 +169,6 @@ public final class Vec {
         FloatVector p4 = FloatVector.broadcast(S, 1.6666665459e-1f), p5 = FloatVector.broadcast(S, 5.0000001201e-1f);
         FloatVector one = FloatVector.broadcast(S, 1f);
         IntVector bias = IntVector.broadcast(IntVector.SPECIES_PREFERRED, POW2_BIAS);
-        FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i + L <= n; i += L) {
             FloatVector v = FloatVector.fromMemorySegment(S, x, (xo + i) * 4, NO).sub(sv).max(lo).min(hi);
@@ -171,17 +182,14 @@ public final class Vec {
             p = p.mul(r).add(p5);
             p = p.mul(r.mul(r)).add(r).add(one);
             FloatVector pow2n = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23).add(bias).reinterpretAsFloats();
-            FloatVector ex = p.mul(pow2n);
-            if (out != null) ex.intoMemorySegment(out, (oo + i) * 4, NO);
-            acc = acc.add(ex);
+            p.mul(pow2n).intoMemorySegment(out, (oo + i) * 4, NO);
         }
-        float s = sum(acc);
-        for (; i < n; i++) {
-            float ex = exp(x.getAtIndex(JAVA_FLOAT, xo + i) - shift);
-            if (out != null) out.setAtIndex(JAVA_FLOAT, oo + i, ex);
-            s += ex;
-        }
-        return s;
+        expTail(x, xo, shift, out, oo, i, n);
+    }
+
+    /** The scalar tail of expShifted, [i, n); its own method to keep expShifted small for C2. */
+    private static void expTail(MemorySegment x, long xo, float shift, MemorySegment out, long oo, int i, int n) {
+        for (; i < n; i++) out.setAtIndex(JAVA_FLOAT, oo + i, exp(x.getAtIndex(JAVA_FLOAT, xo + i) - shift));
     }
 
     /**
