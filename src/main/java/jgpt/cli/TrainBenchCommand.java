@@ -64,20 +64,28 @@ public final class TrainBenchCommand implements Callable<Integer> {
         System.err.printf("train-bench: %d layers, %d dims, T %d, vocab %d, global batch %d x %d tokens, %s on %d ranks%n",
                 nLayer, nEmbd, seqLen, vocab, batch * nproc, seqLen, s.flag(), nproc);
         Comm local = new jgpt.dist.LocalComm();
-        train(local, s, work.resolve("np1"), batch * nproc, threads * nproc);
+        // Two baselines with the same global batch: one process with one rank's threads (the
+        // scaling the issue asks for) and one process with all N ranks' threads (what threads give).
+        train(local, s, work.resolve("warm-up"), batch * nproc, threads); // JIT warm-up, not timed: the baselines run warm
+        train(local, s, work.resolve("np1"), batch * nproc, threads);
+        train(local, s, work.resolve("np1-all"), batch * nproc, threads * nproc);
         List<String> args = new ArrayList<>(List.of("train-bench", "--rank-run", "--dir", work.toString(),
                 "--nproc", Integer.toString(nproc), "--strategy", s.flag(), "--n-layer", "" + nLayer, "--n-head", "" + nHead,
                 "--n-embd", "" + nEmbd, "--seq-len", "" + seqLen, "--vocab", "" + vocab, "--batch-size", "" + batch,
                 "--steps", "" + steps, "--threads", "" + threads));
         int rc = Launcher.run(Launcher.command(nproc, Main.class.getName(), args));
         if (rc != 0) return rc;
-        double[] one = timing(work.resolve("np1")), many = timing(work.resolve("np" + nproc));
+        double[] one = timing(work.resolve("np1")), all = timing(work.resolve("np1-all")), many = timing(work.resolve("np" + nproc));
         GPTConfig m = new GPTConfig(nLayer, nHead, nEmbd, seqLen, vocab, true, true);
         Sharding sh = new Sharding(ParamLayout.gpt2(m), nLayer, nproc);
-        System.out.printf("| ranks | strategy | tokens/s | scaling | ms/step | comm ms/step | state bytes/rank |%n|---|---|---|---|---|---|---|%n");
-        System.out.printf("| 1 | - | %.0f | 1.00 | %.1f | 0 | %,d |%n", one[0], one[1], sh.stateBytes(Strategy.DDP));
-        System.out.printf("| %d | %s | %.0f | %.2f | %.1f | %.1f | %,d |%n", nproc, s.flag(), many[0], many[0] / one[0], many[1],
-                many[2], sh.stateBytes(s));
+        System.out.printf("| ranks x threads | strategy | tokens/s | scaling | ms/step | comm ms/step | state bytes/rank |%n|---|---|---|---|---|---|---|%n");
+        System.out.printf("| 1 x %d | - | %.0f | 1.00 | %.1f | 0 | %,d |%n", threads, one[0], one[1], sh.stateBytes(Strategy.DDP));
+        System.out.printf("| 1 x %d | - | %.0f | %.2f | %.1f | 0 | %,d |%n", threads * nproc, all[0], all[0] / one[0], all[1],
+                sh.stateBytes(Strategy.DDP));
+        System.out.printf("| %d x %d | %s | %.0f | %.2f | %.1f | %.1f | %,d |%n", nproc, threads, s.flag(), many[0], many[0] / one[0],
+                many[1], many[2], sh.stateBytes(s));
+        System.out.printf("scaling %d ranks x %d thread(s) vs 1 process x %d: %.2f; vs 1 process x %d threads: %.2f%n",
+                nproc, threads, threads, many[0] / one[0], threads * nproc, many[0] / all[0]);
         return 0;
     }
 
