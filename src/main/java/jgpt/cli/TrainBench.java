@@ -9,7 +9,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
 import jgpt.kernels.Parallel;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 import jgpt.model.GPTConfig;
 import jgpt.train.AdamW;
 import jgpt.train.GradClip;
@@ -79,16 +79,17 @@ final class TrainBench implements Callable<Integer> {
         double firstLoss = 0, lastLoss = 0;
         long allocBytes;
         long rssBytes;
-        long nonEmbedding;
-        try (GPT model = new GPT(mc);
+        long nonEmbedding, params;
+        try (LanguageModel model = LanguageModel.create(mc);
              AdamW adam = new AdamW(model.params(), model.grads(), cfg.beta1(), cfg.beta2(), 1e-8, cfg.weightDecay())) {
             Rng rng = new Rng(cfg.seed());
             model.initWeights(rng);
+            params = model.numParams();
             long C = mc.nEmbd();
-            nonEmbedding = model.numParams() - model.layout().tensor("wpe").numel()
+            nonEmbedding = model.numParams() - (mc.isLlama() ? 0 : model.layout().tensor("wpe").numel())
                     - (long) (mc.paddedVocab() - mc.vocabSize()) * C * (mc.tied() ? 1 : 2);
             flopsPerToken = 6 * nonEmbedding + 12L * mc.nLayer() * C * T;
-            System.out.printf("jgpt bench train: %s, %d layers, %d heads, %d dims, vocab %d, %,d parameters (%,d without wpe),"
+            System.out.printf("jgpt bench train: %s, %d layers, %d heads, %d dims, vocab %d, %,d parameters (%,d without wpe and padding),"
                             + " B=%d T=%d, threads=%d, %d warm-up + %d timed steps%n",
                     config, mc.nLayer(), mc.nHead(), mc.nEmbd(), mc.vocabSize(), model.numParams(), nonEmbedding,
                     B, T, k, warmup, steps);
@@ -152,7 +153,7 @@ final class TrainBench implements Callable<Integer> {
         j.put("bench", "train").put("impl", "jgpt").put("config", config.toString())
                 .put("n_layer", mc.nLayer()).put("n_head", mc.nHead()).put("n_embd", mc.nEmbd())
                 .put("vocab", mc.vocabSize()).put("batch_size", B).put("seq_len", T).put("threads", k)
-                .put("warmup", warmup).put("steps", steps).put("params", paramCount(mc)).put("params_no_wpe", nonEmbedding)
+                .put("warmup", warmup).put("steps", steps).put("params", params).put("params_no_wpe", nonEmbedding)
                 .put("ms_per_step", total[best]).put("forward_ms", fwd[best]).put("backward_ms", bwd[best])
                 .put("optimizer_ms", opt[best]).put("mean_ms_per_step", meanMs).put("mean_forward_ms", mean(fwd))
                 .put("mean_backward_ms", mean(bwd)).put("mean_optimizer_ms", mean(opt))
@@ -169,7 +170,7 @@ final class TrainBench implements Callable<Integer> {
      * One training step as Trainer does it (one micro-batch): zero grads, forward, backward, clip,
      * AdamW. t receives the nanoTime before forward, after forward, after backward, after the optimizer.
      */
-    private static float step(GPT model, AdamW adam, int[] inputs, int[] targets, int B, int T, TrainConfig cfg,
+    private static float step(LanguageModel model, AdamW adam, int[] inputs, int[] targets, int B, int T, TrainConfig cfg,
                               int stepNo, long[] t) {
         t[0] = System.nanoTime();
         float loss = model.forward(inputs, targets, B, T);
@@ -184,10 +185,6 @@ final class TrainBench implements Callable<Integer> {
         adam.step((float) cfg.lr(), stepNo);
         t[3] = System.nanoTime();
         return loss;
-    }
-
-    private static long paramCount(GPTConfig mc) {
-        return jgpt.model.ParamLayout.gpt2(mc).numel();
     }
 
     private static double mean(double[] x) {
@@ -218,6 +215,7 @@ final class TrainBench implements Callable<Integer> {
     /** {@code --nproc}: the preset's model shape through the distributed bench (one rank per process). */
     private int distributed() {
         TrainConfig cfg = TrainConfig.load(config);
+        if (cfg.model(vocab).isLlama()) throw new UserError(config + ": distributed training supports arch gpt2 only, not llama");
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--nproc", String.valueOf(nproc),
                 "--strategy", strategy, "--n-layer", String.valueOf(cfg.nLayer()), "--n-head", String.valueOf(cfg.nHead()),
                 "--n-embd", String.valueOf(cfg.nEmbd()), "--seq-len", String.valueOf(seqLen != null ? seqLen : cfg.T()),

@@ -2,7 +2,6 @@ package jgpt.kernels;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -11,8 +10,7 @@ import java.lang.foreign.MemorySegment;
  */
 public final class CrossEntropy {
     /** exp terms are summed in float vectors over runs this long, then in double, to bound rounding. */
-    private static final int RUN = 1024;
-    private static final ThreadLocal<MemorySegment> SCRATCH = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(RUN * 4L, 64));
+    private static final int RUN = Vec.SCRATCH_FLOATS;
 
     private CrossEntropy() {}
 
@@ -53,7 +51,7 @@ public final class CrossEntropy {
      * terms overwrite x, else they go to a per-thread L1-sized scratch.
      */
     private static double sumExp(MemorySegment x, long r, int n, float max, boolean store) {
-        MemorySegment scratch = store ? null : SCRATCH.get();
+        MemorySegment scratch = store ? null : Vec.scratch();
         double sum = 0;
         for (int run = 0; run < n; run += RUN) {
             int len = Math.min(n, run + RUN) - run;

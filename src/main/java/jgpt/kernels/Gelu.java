@@ -5,7 +5,6 @@ import static jgpt.kernels.Vec.L;
 import static jgpt.kernels.Vec.NO;
 import static jgpt.kernels.Vec.S;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 
@@ -21,15 +20,13 @@ import jdk.incubator.vector.FloatVector;
 public final class Gelu {
     private static final float K = (float) Math.sqrt(2.0 / Math.PI);
     private static final float A = 0.044715f;
-    private static final int BLOCK = 1024;
-    private static final ThreadLocal<MemorySegment> SCRATCH =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(BLOCK * 4L, 64));
+    private static final int BLOCK = Vec.SCRATCH_FLOATS;
 
     private Gelu() {}
 
     public static void forward(MemorySegment out, MemorySegment x, long n) {
         Vec.forChunks(n, (s, e) -> {
-            MemorySegment ex = SCRATCH.get();
+            MemorySegment ex = Vec.scratch();
             for (long b = s; b < e; b += BLOCK) {
                 int m = (int) Math.min(BLOCK, e - b);
                 twoU(ex, x, b, m);
@@ -53,7 +50,7 @@ public final class Gelu {
      */
     public static void backward(MemorySegment dx, MemorySegment x, MemorySegment dout, long n) {
         Vec.forChunks(n, (s, e) -> {
-            MemorySegment ex = SCRATCH.get();
+            MemorySegment ex = Vec.scratch();
             for (long b = s; b < e; b += BLOCK) {
                 int m = (int) Math.min(BLOCK, e - b);
                 twoU(ex, x, b, m);

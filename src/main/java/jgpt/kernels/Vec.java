@@ -211,6 +211,16 @@ public final class Vec {
         return p * Float.intBitsToFloat((Float.floatToRawIntBits(t) << 23) + POW2_BIAS);
     }
 
+    /** Floats in each thread's {@link #scratch()}: 4 KiB, so a block streamed through it stays in L1. */
+    static final int SCRATCH_FLOATS = 1024;
+    private static final ThreadLocal<MemorySegment> SCRATCH =
+            ThreadLocal.withInitial(() -> java.lang.foreign.Arena.ofAuto().allocate(SCRATCH_FLOATS * 4L, 64));
+
+    /** This thread's scratch block for multi-pass kernels (GELU, SwiGLU, cross-entropy); callers must not nest. */
+    static MemorySegment scratch() {
+        return SCRATCH.get();
+    }
+
     @FunctionalInterface
     interface LongRange {
         void run(long start, long end);
