@@ -42,6 +42,9 @@ public interface Comm extends AutoCloseable {
      */
     void reduceScatterSum(MemorySegment src, MemorySegment dstShard, long countPerRank);
 
+    /** Non-blocking {@link #reduceScatterSum}: FSDP and ZeRO-2 overlap it with the rest of backward. */
+    Request reduceScatterSumAsync(MemorySegment src, MemorySegment dstShard, long countPerRank);
+
     /**
      * Concatenates every rank's {@code srcShard} ({@code countPerRank} floats) into {@code dst} in
      * rank order. {@code srcShard} may be this rank's own block of {@code dst} (in place).

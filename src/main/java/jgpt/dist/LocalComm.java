@@ -46,6 +46,12 @@ public final class LocalComm implements Comm {
     }
 
     @Override
+    public Request reduceScatterSumAsync(MemorySegment src, MemorySegment dstShard, long countPerRank) {
+        reduceScatterSum(src, dstShard, countPerRank);
+        return DONE;
+    }
+
+    @Override
     public void allGather(MemorySegment srcShard, MemorySegment dst, long countPerRank) {
         if (!Segments.checkAllGatherInPlace(srcShard, dst, countPerRank, 1, 0)) {
             MemorySegment.copy(srcShard, 0, dst, 0, countPerRank * Float.BYTES);

@@ -88,6 +88,15 @@ final class MpiComm implements Comm {
     }
 
     @Override
+    public Request reduceScatterSumAsync(MemorySegment src, MemorySegment dstShard, long countPerRank) {
+        int n = Segments.checkReduceScatter(src, dstShard, countPerRank, size);
+        MpiRequest r = new MpiRequest();
+        check("MPI_Ireduce_scatter_block", () -> (int) mpi.ireduceScatterBlock.invokeExact(
+                src, dstShard, n, mpi.floatType, mpi.opSum, mpi.commWorld, r.handle));
+        return r;
+    }
+
+    @Override
     public void allGather(MemorySegment srcShard, MemorySegment dst, long countPerRank) {
         MemorySegment send = gatherSource(srcShard, dst, countPerRank);
         int n = (int) countPerRank;

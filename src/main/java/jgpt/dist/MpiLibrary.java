@@ -40,6 +40,7 @@ final class MpiLibrary {
     final MethodHandle allreduce;
     final MethodHandle iallreduce;
     final MethodHandle reduceScatterBlock;
+    final MethodHandle ireduceScatterBlock;
     final MethodHandle allgather;
     final MethodHandle iallgather;
     final MethodHandle bcast;
@@ -70,6 +71,7 @@ final class MpiLibrary {
         iallreduce = function("MPI_Iallreduce", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         // (sendbuf, recvbuf, recvcount, datatype, op, comm)
         reduceScatterBlock = function("MPI_Reduce_scatter_block", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        ireduceScatterBlock = function("MPI_Ireduce_scatter_block", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         // (sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm [, request])
         allgather = function("MPI_Allgather", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
         iallgather = function("MPI_Iallgather", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);

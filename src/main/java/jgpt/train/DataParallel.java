@@ -51,7 +51,11 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
     private final FlatBuffer params, grads;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment[] gather = new MemorySegment[2];
-    private final MemorySegment send, recv;
+    /** Two slots of reduce-scatter buffers: a unit's reduce-scatter runs while the next unit's backward computes. */
+    private final MemorySegment[] send = new MemorySegment[2], recv = new MemorySegment[2];
+    private final Comm.Request[] rsPending = new Comm.Request[2];
+    private final int[] rsUnit = new int[2];
+    private int rsNext;
     private final List<Range> owned;
 
     // DDP buckets
@@ -94,10 +98,10 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         if (strategy.shardsGrads()) {
             gather[0] = arena.allocate(padded * 4, 64);
             gather[1] = strategy.shardsParams() ? arena.allocate(padded * 4, 64) : gather[0];
-            send = arena.allocate(padded * 4, 64);
-            recv = arena.allocate(sh.maxPer() * 4, 64);
-        } else {
-            send = recv = null;
+            for (int i = 0; i < 2; i++) {
+                send[i] = arena.allocate(padded * 4, 64);
+                recv[i] = arena.allocate(sh.maxPer() * 4, 64);
+            }
         }
         bucketFloats = Math.max(1, bucketBytes / 4);
         long n = params.numel();
@@ -171,13 +175,17 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
 
     /** Before each micro-step: whether it is the last of the step (DDP communicates only then). */
     public void beginMicroStep(boolean last) {
+        completeReduceScatters(); // this micro-step's backward adds into the reduced shards
         communicate = strategy.shardsGrads() || last;
         launched = 0;
     }
 
     /** After the last micro-step's backward: all gradient communication has completed. */
     public void finishBackward() {
-        if (strategy != Strategy.DDP) return;
+        if (strategy != Strategy.DDP) {
+            completeReduceScatters();
+            return;
+        }
         launchBuckets(0);
         long t0 = System.nanoTime();
         for (Comm.Request r : inFlight) r.await();
@@ -310,20 +318,43 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
 
     // ------------------------------------------------------------------ sharded
 
+    /**
+     * Starts the reduce-scatter of unit u's gradients (final once its backward is done) into the
+     * next slot, first completing the one that used that slot two units ago.
+     */
     private void reduceScatter(int u) {
         long t0 = System.nanoTime();
-        Range unit = sh.unit(u), mine = sh.owned(u, rank);
+        int slot = rsNext;
+        rsNext ^= 1;
+        completeReduceScatter(slot);
+        Range unit = sh.unit(u);
         long per = sh.per(u);
-        MemorySegment src = send.asSlice(0, per * world * 4);
+        MemorySegment src = send[slot].asSlice(0, per * world * 4);
         MemorySegment.copy(grads.data(), unit.from() * 4, src, 0, unit.length() * 4);
         src.asSlice(unit.length() * 4).fill((byte) 0);
-        MemorySegment dst = recv.asSlice(0, per * 4);
-        comm.reduceScatterSum(src, dst, per);
-        // non-owned gradients back to zero (and their pages to the OS), owned = the reduced sum
+        rsPending[slot] = comm.reduceScatterSumAsync(src, recv[slot].asSlice(0, per * 4), per);
+        rsUnit[slot] = u;
+        commNanos += System.nanoTime() - t0;
+    }
+
+    /** Waits for the slot's reduce-scatter: owned gradients = the reduced sum, the rest zero and returned to the OS. */
+    private void completeReduceScatter(int slot) {
+        Comm.Request r = rsPending[slot];
+        if (r == null) return;
+        long t0 = System.nanoTime();
+        r.await();
+        rsPending[slot] = null;
+        int u = rsUnit[slot];
+        Range unit = sh.unit(u), mine = sh.owned(u, rank);
         if (mine.from() > unit.from()) PageMemory.release(slice(grads, unit.from(), mine.from()));
         if (unit.to() > mine.to()) PageMemory.release(slice(grads, mine.to(), unit.to()));
-        MemorySegment.copy(dst, 0, grads.data(), mine.from() * 4, mine.length() * 4);
+        MemorySegment.copy(recv[slot], 0, grads.data(), mine.from() * 4, mine.length() * 4);
         commNanos += System.nanoTime() - t0;
+    }
+
+    private void completeReduceScatters() {
+        completeReduceScatter(rsNext); // the older one, if any
+        completeReduceScatter(rsNext ^ 1);
     }
 
     private void ensureGathered(int u) {
