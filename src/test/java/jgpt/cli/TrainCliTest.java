@@ -30,6 +30,33 @@ class TrainCliTest {
     }
 
     @Test
+    void benchTrainRunsALlamaPresetAndRefusesToDistributeIt() throws Exception {
+        Path cfg = dir.resolve("llama.json");
+        Files.writeString(cfg, "{\"arch\": \"llama\", \"n_layer\": 1, \"n_head\": 2, \"n_kv_head\": 1, \"n_embd\": 32,"
+                + " \"block_size\": 16, \"bias\": false, \"tied\": false, \"batch_size\": 2}");
+        PrintStream saved = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        Result r;
+        try {
+            r = jgpt("bench", "train", "--config", cfg.toString(), "--vocab", "40", "--steps", "2", "--warmup", "1",
+                    "--threads", "1", "--sgemm-size", "64");
+        } finally {
+            System.setOut(saved);
+        }
+        assertThat(r.code()).as(r.err()).isZero();
+        // the last line is the JSON record, with a real loss (ln 40 = 3.69 at initialization)
+        String[] lines = out.toString(StandardCharsets.UTF_8).strip().split("\n");
+        com.fasterxml.jackson.databind.JsonNode json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(lines[lines.length - 1]);
+        assertThat(json.path("first_loss").asDouble()).isBetween(3.0, 4.5);
+        assertThat(json.path("ms_per_step").asDouble()).isPositive();
+
+        Result d = jgpt("bench", "train", "--config", cfg.toString(), "--vocab", "40", "--nproc", "2");
+        assertThat(d.code()).isEqualTo(2);
+        assertThat(d.err()).contains("llama.json").contains("gpt2 only");
+    }
+
+    @Test
     void missingTrainBinIsAUserError() throws Exception {
         Path data = Files.createDirectory(dir.resolve("data"));
         Files.writeString(data.resolve("tokenizer.json"), "{\"name\":\"char\"}");
