@@ -10,11 +10,12 @@ import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 
 /**
- * Causal multi-head self-attention over a fused QKV activation [B, T, 3C] (q | k | v, each split
- * into heads of size hs = C / NH), scale 1/√hs. Forward saves the attention probabilities
- * [B, NH, T, T] (zero above the diagonal) for backward. Both directions run in parallel over
- * (batch, head) pairs, which touch disjoint memory; per head, the products are {@link Gemm} calls on
- * strided views (no copies), cut into row blocks of TB so the causal upper triangle is mostly skipped.
+ * Causal self-attention over a fused QKV activation: GPT-2's multi-head [B, T, 3C] (q | k | v,
+ * each split into heads of size hs = C / NH) and Llama's grouped-query layout; scale 1/√hs.
+ * Forward saves the attention probabilities [B, NH, T, T] (zero above the diagonal) for
+ * backward. Forward runs in parallel over (batch, head), backward over (batch, kv head), so no
+ * two threads write the same memory; per head, the products are {@link Gemm} calls on strided
+ * views (no copies), cut into row blocks of TB so the causal upper triangle is mostly skipped.
  */
 public final class Attention {
     /** Rows per causal block: each block's products stop at its last row's horizon. */
@@ -25,22 +26,32 @@ public final class Attention {
 
     private Attention() {}
 
+    /** GPT-2's multi-head attention: qkv rows are [q | k | v], C each. */
     public static void forward(MemorySegment out, MemorySegment att, MemorySegment qkv, int B, int T, int C, int NH) {
-        int hs = C / NH;
+        forward(out, att, qkv, B, T, NH, NH, C / NH);
+    }
+
+    /**
+     * Grouped-query attention: qkv rows are [q (NH heads) | k (NKV heads) | v (NKV heads)] of hs
+     * each, query head h reads kv head h / (NH/NKV); NKV = NH is multi-head attention. out is
+     * [B, T, NH·hs].
+     */
+    public static void forward(MemorySegment out, MemorySegment att, MemorySegment qkv, int B, int T, int NH, int NKV, int hs) {
         float scale = (float) (1.0 / Math.sqrt(hs));
-        long C3 = 3L * C;
+        long row = (long) (NH + 2 * NKV) * hs, C = (long) NH * hs;
+        int group = NH / NKV;
         Parallel.forRange(B * NH, 1, (s, e) -> {
             for (int bh = s; bh < e; bh++) {
-                int b = bh / NH, h = bh % NH;
-                long base = (long) b * T * C3, hq = base + (long) h * hs, hk = hq + C, hv = hq + 2L * C;
+                int b = bh / NH, h = bh % NH, g = h / group;
+                long base = (long) b * T * row, hq = base + (long) h * hs, hk = base + C + (long) g * hs, hv = hk + (long) NKV * hs;
                 long a = (long) bh * T * T, o = (long) b * T * C + (long) h * hs;
                 for (int t0 = 0; t0 < T; t0 += TB) {
                     int t1 = Math.min(T, t0 + TB);
                     // S = Q Kᵀ for rows [t0, t1), columns [0, t1)
-                    Gemm.serial(qkv, hq, C3, 1, qkv, hk, 1, C3, att, a, T, t0, t1, 0, t1, hs, false);
+                    Gemm.serial(qkv, hq, row, 1, qkv, hk, 1, row, att, a, T, t0, t1, 0, t1, hs, false);
                     for (int t = t0; t < t1; t++) softmaxRow(att, a + (long) t * T, t, T, scale);
                     // O = P V (P is zero beyond each row's t)
-                    Gemm.serial(att, a, T, 1, qkv, hv, C3, 1, out, o, C, t0, t1, 0, hs, t1, false);
+                    Gemm.serial(att, a, T, 1, qkv, hv, row, 1, out, o, C, t0, t1, 0, hs, t1, false);
                 }
             }
         });
@@ -57,32 +68,45 @@ public final class Attention {
         if (n < T) att.asSlice((r + n) * 4, (long) (T - n) * 4).fill((byte) 0);
     }
 
-    /** dqkv is overwritten with the gradient of the loss w.r.t. qkv. */
+    /** dqkv is overwritten with the gradient of the loss w.r.t. qkv (GPT-2 layout). */
     public static void backward(MemorySegment dqkv, MemorySegment dout, MemorySegment qkv, MemorySegment att,
                                 int B, int T, int C, int NH) {
-        int hs = C / NH;
+        backward(dqkv, dout, qkv, att, B, T, NH, NH, C / NH);
+    }
+
+    /**
+     * Grouped-query backward (layout as in forward). Runs in parallel over (batch, kv head): the
+     * query heads sharing a kv head add into its dK and dV one after another on one thread
+     * (the first overwrites), deterministically.
+     */
+    public static void backward(MemorySegment dqkv, MemorySegment dout, MemorySegment qkv, MemorySegment att,
+                                int B, int T, int NH, int NKV, int hs) {
         float scale = (float) (1.0 / Math.sqrt(hs));
-        long C3 = 3L * C;
-        Parallel.forRange(B * NH, 1, (s, e) -> {
+        long row = (long) (NH + 2 * NKV) * hs, C = (long) NH * hs;
+        int group = NH / NKV;
+        Parallel.forRange(B * NKV, 1, (s, e) -> {
             MemorySegment ds = scratch((long) T * T);
-            for (int bh = s; bh < e; bh++) {
-                int b = bh / NH, h = bh % NH;
-                long base = (long) b * T * C3, hq = base + (long) h * hs, hk = hq + C, hv = hq + 2L * C;
-                long a = (long) bh * T * T, o = (long) b * T * C + (long) h * hs;
-                for (int t0 = 0; t0 < T; t0 += TB) {
-                    int t1 = Math.min(T, t0 + TB);
-                    // dP = dO Vᵀ, then dS = P ⊙ (dP - Σ P dP) · scale, in place
-                    Gemm.serial(dout, o, C, 1, qkv, hv, 1, C3, ds, 0, T, t0, t1, 0, t1, hs, false);
-                    for (int t = t0; t < t1; t++) softmaxBackwardRow(ds, att, (long) t * T, a + (long) t * T, t, T, scale);
-                    // dQ = dS K (rows [t0, t1) see keys [0, t1))
-                    Gemm.serial(ds, 0, T, 1, qkv, hk, C3, 1, dqkv, hq, C3, t0, t1, 0, hs, t1, false);
-                }
-                for (int t0 = 0; t0 < T; t0 += TB) {
-                    int t1 = Math.min(T, t0 + TB);
-                    // Keys/values [t0, t1) are seen by queries [t0, T): dK = dSᵀ Q, dV = Pᵀ dO
-                    long k0 = t0;
-                    Gemm.serial(ds, k0 * T, 1, T, qkv, hq + k0 * C3, C3, 1, dqkv, hk, C3, t0, t1, 0, hs, T - t0, false);
-                    Gemm.serial(att, a + k0 * T, 1, T, dout, o + k0 * C, C, 1, dqkv, hv, C3, t0, t1, 0, hs, T - t0, false);
+            for (int bg = s; bg < e; bg++) {
+                int b = bg / NKV, g = bg % NKV;
+                long base = (long) b * T * row, hk = base + C + (long) g * hs, hv = hk + (long) NKV * hs;
+                for (int h = g * group; h < (g + 1) * group; h++) {
+                    boolean addKv = h > g * group;
+                    long hq = base + (long) h * hs, a = ((long) b * NH + h) * T * T, o = (long) b * T * C + (long) h * hs;
+                    for (int t0 = 0; t0 < T; t0 += TB) {
+                        int t1 = Math.min(T, t0 + TB);
+                        // dP = dO Vᵀ, then dS = P ⊙ (dP - Σ P dP) · scale, in place
+                        Gemm.serial(dout, o, C, 1, qkv, hv, 1, row, ds, 0, T, t0, t1, 0, t1, hs, false);
+                        for (int t = t0; t < t1; t++) softmaxBackwardRow(ds, att, (long) t * T, a + (long) t * T, t, T, scale);
+                        // dQ = dS K (rows [t0, t1) see keys [0, t1))
+                        Gemm.serial(ds, 0, T, 1, qkv, hk, row, 1, dqkv, hq, row, t0, t1, 0, hs, t1, false);
+                    }
+                    for (int t0 = 0; t0 < T; t0 += TB) {
+                        int t1 = Math.min(T, t0 + TB);
+                        // Keys/values [t0, t1) are seen by queries [t0, T): dK (+)= dSᵀ Q, dV (+)= Pᵀ dO
+                        long k0 = t0;
+                        Gemm.serial(ds, k0 * T, 1, T, qkv, hq + k0 * row, row, 1, dqkv, hk, row, t0, t1, 0, hs, T - t0, addKv);
+                        Gemm.serial(att, a + k0 * T, 1, T, dout, o + k0 * C, C, 1, dqkv, hv, row, t0, t1, 0, hs, T - t0, addKv);
+                    }
                 }
             }
         });

@@ -4,8 +4,8 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import jgpt.kernels.Attention;
 import jgpt.kernels.CrossEntropy;
-import jgpt.kernels.GqaAttention;
 import jgpt.kernels.Matmul;
 import jgpt.kernels.Parallel;
 import jgpt.kernels.RMSNorm;
@@ -117,7 +117,7 @@ public final class Llama implements LanguageModel {
             RMSNorm.forward(a.xn1[l], a.rstd1[l], a.resid[l], p(h + "input_layernorm.weight"), BT, C, eps);
             mm.forward(a.qkv[l], a.xn1[l], fused(params, h + "self_attn.q_proj.weight", (long) QKV * C), null, BT, C, QKV);
             rope.forward(a.qkv[l], BT, T, 0, QKV, NH + NKV);
-            GqaAttention.forward(a.atty[l], a.att[l], a.qkv[l], B, T, NH, NKV, hs);
+            Attention.forward(a.atty[l], a.att[l], a.qkv[l], B, T, NH, NKV, hs);
             mm.forward(a.tmp, a.atty[l], p(h + "self_attn.o_proj.weight"), null, BT, C, C);
             Vec.add(a.resid2[l], a.resid[l], a.tmp, (long) BT * C);
             RMSNorm.forward(a.xn2[l], a.rstd2[l], a.resid2[l], p(h + "post_attention_layernorm.weight"), BT, C, eps);
@@ -152,7 +152,7 @@ public final class Llama implements LanguageModel {
                     p(h + "post_attention_layernorm.weight"), a.rstd2[l], BT, C);
             // Attention branch: resid2 = resid[l] + o_proj(attn(rope(q|k|v(norm(resid[l])))))
             mm.backward(a.datty, g(h + "self_attn.o_proj.weight"), null, a.dresid, a.atty[l], p(h + "self_attn.o_proj.weight"), BT, C, C);
-            GqaAttention.backward(a.dqkv, a.datty, a.qkv[l], a.att[l], B, T, NH, NKV, hs);
+            Attention.backward(a.dqkv, a.datty, a.qkv[l], a.att[l], B, T, NH, NKV, hs);
             rope.backward(a.dqkv, BT, T, 0, QKV, NH + NKV);
             mm.backward(a.dxn, fused(grads, h + "self_attn.q_proj.weight", (long) QKV * C), null, a.dqkv, a.xn1[l],
                     fused(params, h + "self_attn.q_proj.weight", (long) QKV * C), BT, C, QKV);

@@ -98,23 +98,49 @@ class LlamaKernelsGradientTest {
         int B = 2, T = 5, NH = 4, NKV = 2, hs = 4, row = (NH + 2 * NKV) * hs, C = NH * hs;
         MemorySegment qkv = rand(B * T * row, 1, 0), r = rand(B * T * C, 1, 0), out = rand(B * T * C, 0, 0);
         MemorySegment att = rand(B * NH * T * T, 0, 0), dqkv = rand(B * T * row, 0, 0);
-        GqaAttention.forward(out, att, qkv, B, T, NH, NKV, hs);
-        GqaAttention.backward(dqkv, r, qkv, att, B, T, NH, NKV, hs);
-        check("dqkv", qkv, B * T * row, dqkv, out, r, B * T * C, o -> GqaAttention.forward(o, att, qkv, B, T, NH, NKV, hs));
+        Attention.forward(out, att, qkv, B, T, NH, NKV, hs);
+        Attention.backward(dqkv, r, qkv, att, B, T, NH, NKV, hs);
+        check("dqkv", qkv, B * T * row, dqkv, out, r, B * T * C, o -> Attention.forward(o, att, qkv, B, T, NH, NKV, hs));
     }
 
     @Test
-    void gqaWithAsManyKvHeadsAsHeadsIsMultiHeadAttention() {
-        int B = 2, T = 4, NH = 2, hs = 8, C = NH * hs;
-        MemorySegment qkv = rand(B * T * 3 * C, 1, 0), a = rand(B * T * C, 0, 0), b = rand(B * T * C, 0, 0);
-        MemorySegment att = rand(B * NH * T * T, 0, 0);
-        GqaAttention.forward(a, att, qkv, B, T, NH, NH, hs);
-        Attention.forward(b, att, qkv, B, T, C, NH);
-        // Same math, different kernels (GQA's per-row loops vs MHA's blocked GEMMs and polynomial
-        // exp): equal up to float32 rounding.
-        float[] x = a.toArray(JAVA_FLOAT), y = b.toArray(JAVA_FLOAT);
-        for (int i = 0; i < x.length; i++) {
-            assertThat(x[i]).as("element %d", i).isCloseTo(y[i], org.assertj.core.data.Offset.offset(1e-5f * Math.max(1f, Math.abs(y[i]))));
+    void gqaIsMultiHeadAttentionWithEachKvHeadRepeatedForItsGroup() {
+        int B = 2, T = 70, NH = 4, NKV = 2, hs = 8, group = NH / NKV, C = NH * hs, row = (NH + 2 * NKV) * hs;
+        MemorySegment qkv = rand(B * T * row, 1, 0), dout = rand(B * T * C, 1, 0);
+        // the same activations in GPT-2's layout, kv head h / group copied to head h
+        MemorySegment full = rand(B * T * 3 * C, 0, 0);
+        for (int bt = 0; bt < B * T; bt++) {
+            MemorySegment.copy(qkv, (long) bt * row * 4, full, (long) bt * 3 * C * 4, C * 4L);
+            for (int h = 0; h < NH; h++) {
+                long k = ((long) bt * row + C + (long) (h / group) * hs) * 4, v = k + (long) NKV * hs * 4;
+                MemorySegment.copy(qkv, k, full, ((long) bt * 3 * C + C + (long) h * hs) * 4, hs * 4L);
+                MemorySegment.copy(qkv, v, full, ((long) bt * 3 * C + 2L * C + (long) h * hs) * 4, hs * 4L);
+            }
+        }
+        MemorySegment a = rand(B * T * C, 0, 0), b = rand(B * T * C, 0, 0);
+        MemorySegment attA = rand(B * NH * T * T, 0, 0), attB = rand(B * NH * T * T, 0, 0);
+        MemorySegment dA = rand(B * T * row, 0, 0), dB = rand(B * T * 3 * C, 0, 0);
+        Attention.forward(a, attA, qkv, B, T, NH, NKV, hs);
+        Attention.forward(b, attB, full, B, T, C, NH);
+        Attention.backward(dA, dout, qkv, attA, B, T, NH, NKV, hs);
+        Attention.backward(dB, dout, full, attB, B, T, C, NH);
+        // Same GEMM calls on the same numbers: outputs and dQ agree exactly; dK and dV of a kv head
+        // are the sum of its group's heads, added in head order (float addition: tolerance 1e-6).
+        assertThat(a.toArray(JAVA_FLOAT)).containsExactly(b.toArray(JAVA_FLOAT));
+        for (int bt = 0; bt < B * T; bt++) {
+            for (int i = 0; i < C; i++) {
+                assertThat(dA.getAtIndex(JAVA_FLOAT, (long) bt * row + i)).isEqualTo(dB.getAtIndex(JAVA_FLOAT, (long) bt * 3 * C + i));
+            }
+            for (int g = 0; g < NKV; g++) {
+                for (int part = 1; part <= 2; part++) {
+                    for (int i = 0; i < hs; i++) {
+                        float sum = 0;
+                        for (int h = g * group; h < (g + 1) * group; h++) sum += dB.getAtIndex(JAVA_FLOAT, (long) bt * 3 * C + part * C + (long) h * hs + i);
+                        float got = dA.getAtIndex(JAVA_FLOAT, (long) bt * row + C + (long) (part - 1) * NKV * hs + (long) g * hs + i);
+                        assertThat(got).isCloseTo(sum, org.assertj.core.data.Offset.offset(1e-6f * Math.max(1f, Math.abs(sum))));
+                    }
+                }
+            }
         }
     }
 }
