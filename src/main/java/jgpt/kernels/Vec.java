@@ -63,6 +63,8 @@ public final class Vec {
             float b1 = (v.lane(3) + v.lane(11)) + (v.lane(7) + v.lane(15));
             return (a0 + a1) + (b0 + b1);
         }
+        if (L == 8) return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7)));
+        if (L == 4) return (v.lane(0) + v.lane(2)) + (v.lane(1) + v.lane(3));
         if (L > 8) v = v.add(v.slice(8));
         if (L > 4) v = v.add(v.slice(4));
         if (L > 2) v = v.add(v.slice(2));
@@ -133,6 +135,7 @@ public final class Vec {
         for (; i < n; i++) m = Math.max(m, x.getAtIndex(JAVA_FLOAT, off + i));
         return m;
     }
+
     /** x[i] *= a over [from, to). */
     public static void scale(MemorySegment x, long from, long to, float a) {
         FloatVector av = FloatVector.broadcast(S, a);
