@@ -11,21 +11,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 size="${1:-2048}"
 py=/usr/bin/python3
 
-openblas_dir() {
-  if "$py" -c 'import numpy, sys; c = numpy.__config__; sys.exit(0 if "openblas" in str(getattr(c, "CONFIG", "")) else 1)' 2>/dev/null; then
-    return 0
-  fi
-  local dir="$here/target/openblas"
-  if [ ! -e "$dir/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3" ]; then
-    local deb
-    deb="$(ls /var/cache/apt/archives/libopenblas0-pthread_*.deb 2>/dev/null | head -1 || true)"
-    if [ -z "$deb" ]; then (mkdir -p "$dir" && cd "$dir" && apt-get download libopenblas0-pthread >/dev/null) && deb="$(ls "$dir"/libopenblas0-pthread_*.deb | head -1)"; fi
-    mkdir -p "$dir" && dpkg-deb -x "$deb" "$dir"
-  fi
-  echo "$dir/usr/lib/x86_64-linux-gnu/openblas-pthread"
-}
+. "$here/tools/bench/openblas.sh"
+# numpy already on OpenBLAS: nothing to unpack.
+numpy_openblas() { "$py" -c 'import numpy, sys; c = numpy.__config__; sys.exit(0 if "openblas" in str(getattr(c, "CONFIG", "")) else 1)' 2>/dev/null; }
 
-lib="$(openblas_dir)"
+if numpy_openblas; then lib=""; else lib="$(openblas_dir)"; fi
 run_py() { LD_LIBRARY_PATH="${lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$py" "$here/tools/bench/sgemm_numpy.py" "$size" "$@"; }
 
 echo "== OpenBLAS, environment as is"

@@ -19,16 +19,7 @@ slow_steps="${SLOW_STEPS:-2}"
 py=/usr/bin/python3
 out="$(mktemp -d)"; trap 'rm -rf "$out"' EXIT
 
-openblas_dir() {
-  local dir="$here/target/openblas"
-  if [ ! -e "$dir/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3" ]; then
-    local deb
-    deb="$(ls /var/cache/apt/archives/libopenblas0-pthread_*.deb 2>/dev/null | head -1 || true)"
-    if [ -z "$deb" ]; then (mkdir -p "$dir" && cd "$dir" && apt-get download libopenblas0-pthread >/dev/null) && deb="$(ls "$dir"/libopenblas0-pthread_*.deb | head -1)"; fi
-    mkdir -p "$dir" && dpkg-deb -x "$deb" "$dir"
-  fi
-  echo "$dir/usr/lib/x86_64-linux-gnu/openblas-pthread"
-}
+. "$here/tools/bench/openblas.sh"
 
 # Which BLAS torch's matmuls reach: the libblas mapped after a matmul.
 torch_blas() {
