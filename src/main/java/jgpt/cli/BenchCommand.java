@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
                 SgemmBench.class,
                 GenerateBenchCommand.class,
                 TrainBench.class,
+                DecodeBench.class,
         })
 public final class BenchCommand implements Runnable {
     @Override

@@ -58,6 +58,28 @@ class WarmupDeterminismTest {
         }
     }
 
+    /**
+     * Vec.sum is the pairwise tree lane i + lane i+L/2, then + L/4, ... (for 16 lanes
+     * ((l0+l8)+(l4+l12)) + ((l2+l10)+(l6+l14)) + ...), written out here in scalar code, exactly,
+     * on its first call and after C2 has compiled the permutes.
+     */
+    @Test
+    void laneSumIsThePairwiseTreeColdAndWarm() {
+        Random r = new Random(7);
+        var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        int L = species.length();
+        for (int i = 0; i < WARM; i++) {
+            float[] v = new float[L];
+            for (int k = 0; k < L; k++) v[k] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(9) - 4));
+            float[] t = v.clone();
+            for (int h = L / 2; h >= 1; h /= 2) for (int k = 0; k < h; k++) t[k] = t[k] + t[k + h];
+            float got = Vec.sum(jdk.incubator.vector.FloatVector.fromArray(species, v, 0));
+            if (Float.floatToRawIntBits(got) != Float.floatToRawIntBits(t[0])) {
+                assertThat(got).as("lane sum of %s at call %d", java.util.Arrays.toString(v), i).isEqualTo(t[0]);
+            }
+        }
+    }
+
     /** The kernels sum lanes with {@link Vec#sum}, never with an order-free floating-point reduction. */
     @Test
     void noSourceUsesReassociableFloatReductions() throws IOException {
