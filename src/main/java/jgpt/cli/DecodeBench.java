@@ -76,13 +76,16 @@ final class DecodeBench implements Callable<Integer> {
             double f32Bytes = weights * 4.0, q8Bytes = weights * (1 + 4.0 / Q8Tensor.BLOCK);
             out.printf(Locale.ROOT, "jgpt bench decode: Llama %d layers, dim %d, %d/%d heads, hidden %d, vocab %d (%.1fM params); %d threads%n",
                     layers, dim, heads, kv, hidden, vocab, model.numParams() / 1e6, Parallel.threads());
-            double f32 = tokensPerSecond(model, false, probe), q8 = tokensPerSecond(model, true, probe), gbs = probe.bestGBs();
+            double[] f32 = tokensPerSecond(model, false, probe), q8 = tokensPerSecond(model, true, probe);
+            double gbs = probe.bestGBs();
             out.printf(Locale.ROOT, "read bandwidth: %.1f GB/s (best of %d sweeps over %d MiB, one before each decode round)%n", gbs, 2 * (rounds + 1), probeMib);
+            out.printf(Locale.ROOT, "decode from position 1, %d steps a round, best (median) of %d rounds:%n", steps, rounds);
             for (boolean isQ8 : new boolean[] {false, true}) {
-                double tps = isQ8 ? q8 : f32, roof = gbs * 1e9 / (isQ8 ? q8Bytes : f32Bytes);
-                out.printf(Locale.ROOT, "%-5s %6.1f tokens/s (%.1f ms/token); reads %.2f MB/token, roofline %.1f tokens/s: %.0f%%%s%n",
-                        isQ8 ? "Q8_0" : "f32", tps, 1e3 / tps, (isQ8 ? q8Bytes : f32Bytes) / 1e6, roof, 100 * tps / roof,
-                        isQ8 ? String.format(Locale.ROOT, "; %.2fx f32", tps / f32) : "");
+                double[] r = isQ8 ? q8 : f32;
+                double best = r[rounds - 1], median = r[rounds / 2], roof = gbs * 1e9 / (isQ8 ? q8Bytes : f32Bytes);
+                out.printf(Locale.ROOT, "%-5s %6.1f (%.1f) tokens/s, %.1f ms/token; reads %.2f MB/token, roofline %.1f tokens/s: %.0f%% (%.0f%%)%s%n",
+                        isQ8 ? "Q8_0" : "f32", best, median, 1e3 / best, (isQ8 ? q8Bytes : f32Bytes) / 1e6, roof, 100 * best / roof, 100 * median / roof,
+                        isQ8 ? String.format(Locale.ROOT, "; %.2fx (%.2fx) f32", best / f32[rounds - 1], median / f32[rounds / 2]) : "");
             }
         }
         out.flush();
@@ -90,10 +93,10 @@ final class DecodeBench implements Callable<Integer> {
     }
 
     /**
-     * Median over the timed rounds of decode tokens/s from position 1 on; one untimed round first
-     * warms the JIT. A bandwidth sweep precedes each round.
+     * Decode tokens/s of each timed round from position 1 on, sorted; one untimed round first warms
+     * the JIT. A bandwidth sweep precedes each round, so both see the machine in the same state.
      */
-    private double tokensPerSecond(Llama model, boolean q8, BandwidthProbe probe) {
+    private double[] tokensPerSecond(Llama model, boolean q8, BandwidthProbe probe) {
         int vocabSize = model.config().vocabSize();
         try (LlamaDecoder dec = new LlamaDecoder(model, q8); KVCache cache = dec.newCache()) {
             double[] tps = new double[rounds];
@@ -106,7 +109,7 @@ final class DecodeBench implements Callable<Integer> {
                 if (round >= 0) tps[round] = steps / ((System.nanoTime() - t0) / 1e9);
             }
             Arrays.sort(tps);
-            return tps[rounds / 2];
+            return tps;
         }
     }
 

@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import jgpt.kernels.Gelu;
 import jgpt.kernels.LayerNorm;
+import jgpt.kernels.DecodeAttention;
 import jgpt.kernels.Matmul;
 import jgpt.kernels.Parallel;
 import jgpt.kernels.Vec;
@@ -166,26 +167,10 @@ public final class Decoder implements TokenDecoder {
     private void attend(int layer, int n, int C, int NH, int hs) {
         float scale = (float) (1.0 / Math.sqrt(hs));
         Parallel.forRange(n * NH, 1, (s, e) -> {
-            float[] att = null;
             for (int ih = s; ih < e; ih++) {
-                int i = ih / NH, h = ih % NH, t = rowPos[i];
-                MemorySegment kc = rowCache[i].k[layer], vc = rowCache[i].v[layer];
-                if (att == null || att.length <= t) att = new float[t + 1];
-                long q = (long) i * 3 * C + (long) h * hs;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    att[t2] = Vec.dot(qkv, q, kc, (long) t2 * C + (long) h * hs, hs) * scale;
-                    max = Math.max(max, att[t2]);
-                }
-                float sum = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    att[t2] = (float) Math.exp(att[t2] - max);
-                    sum += att[t2];
-                }
-                long o = (long) i * C + (long) h * hs;
-                atty.asSlice(o * 4, hs * 4L).fill((byte) 0);
-                float inv = 1f / sum;
-                for (int t2 = 0; t2 <= t; t2++) Vec.axpy(att[t2] * inv, vc, (long) t2 * C + (long) h * hs, atty, o, hs);
+                int i = ih / NH, h = ih % NH;
+                DecodeAttention.head(qkv, (long) i * 3 * C + (long) h * hs, rowCache[i].k[layer], rowCache[i].v[layer],
+                        (long) h * hs, C, rowPos[i] + 1, hs, scale, atty, (long) i * C + (long) h * hs);
             }
         });
     }

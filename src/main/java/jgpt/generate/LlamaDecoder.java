@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import jgpt.kernels.DecodeAttention;
 import jgpt.kernels.Matmul;
 import jgpt.kernels.MatvecQ8;
 import jgpt.kernels.Parallel;
@@ -39,6 +40,9 @@ public final class LlamaDecoder implements TokenDecoder {
     private final Arena arena = Arena.ofShared();
     private final Linear[] qkv, o, gateUp, down;
     private final Linear head;
+    /** Norm weights per layer, looked up once (a name lookup per layer and step showed in decode profiles). */
+    private final MemorySegment[] inNorm, postNorm;
+    private final MemorySegment finalNorm;
     private final int C, NH, NKV, hs, KV, QKV, H;
     private final float eps;
     private final MemorySegment x, xn, rstd, qkvBuf, atty, tmp, gu, hid, logits;
@@ -97,6 +101,13 @@ public final class LlamaDecoder implements TokenDecoder {
             down[l] = linear(ws.get(4 * l + 3), q8);
         }
         head = linear(ws.get(4 * Lyr), q8);
+        inNorm = new MemorySegment[Lyr];
+        postNorm = new MemorySegment[Lyr];
+        for (int l = 0; l < Lyr; l++) {
+            inNorm[l] = p.view("layers." + l + ".input_layernorm.weight");
+            postNorm[l] = p.view("layers." + l + ".post_attention_layernorm.weight");
+        }
+        finalNorm = p.view("norm.weight");
         long T = c.blockSize();
         x = alloc(T * C); xn = alloc(T * C); rstd = alloc(T); qkvBuf = alloc(T * QKV); atty = alloc(T * C); tmp = alloc(T * C);
         gu = alloc(T * 2 * H); hid = alloc(T * H); logits = alloc(c.vocabSize());
@@ -151,8 +162,7 @@ public final class LlamaDecoder implements TokenDecoder {
             MemorySegment.copy(emb, (long) tok * C * 4, x, (long) i * C * 4, C * 4L);
         }
         for (int l = 0; l < c.nLayer(); l++) {
-            String h = "layers." + l + ".";
-            RMSNorm.forward(xn, rstd, x, p.view(h + "input_layernorm.weight"), n, C, eps);
+            RMSNorm.forward(xn, rstd, x, inNorm[l], n, C, eps);
             qkv[l].apply(qkvBuf, xn, n);
             rope.forward(qkvBuf, n, n, pos0, QKV, NH + NKV);
             MemorySegment kc = cache.k[l], vc = cache.v[l];
@@ -163,7 +173,7 @@ public final class LlamaDecoder implements TokenDecoder {
             attend(kc, vc, n, pos0);
             o[l].apply(tmp, atty, n);
             Vec.addInto(x, tmp, (long) n * C);
-            RMSNorm.forward(xn, rstd, x, p.view(h + "post_attention_layernorm.weight"), n, C, eps);
+            RMSNorm.forward(xn, rstd, x, postNorm[l], n, C, eps);
             gateUp[l].apply(gu, xn, n);
             SwiGlu.forward(hid, gu, n, H);
             down[l].apply(tmp, hid, n);
@@ -171,7 +181,7 @@ public final class LlamaDecoder implements TokenDecoder {
         }
         cache.length += n;
         // Only the last position is sampled from: final norm and LM head on one row.
-        RMSNorm.forward(xn, rstd, x.asSlice((long) (n - 1) * C * 4, C * 4L), p.view("norm.weight"), 1, C, eps);
+        RMSNorm.forward(xn, rstd, x.asSlice((long) (n - 1) * C * 4, C * 4L), finalNorm, 1, C, eps);
         head.apply(logits, xn, 1);
         MemorySegment.copy(logits, JAVA_FLOAT, 0, logitsOut, 0, c.vocabSize());
         return logitsOut;
@@ -182,24 +192,10 @@ public final class LlamaDecoder implements TokenDecoder {
         float scale = (float) (1.0 / Math.sqrt(hs));
         int group = NH / NKV;
         Parallel.forRange(n * NH, 1, (s, e) -> {
-            float[] att = new float[pos0 + n];
             for (int ih = s; ih < e; ih++) {
-                int i = ih / NH, h = ih % NH, t = pos0 + i;
-                long q = (long) i * QKV + (long) h * hs, kvo = (long) (h / group) * hs;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    att[t2] = Vec.dot(qkvBuf, q, kc, (long) t2 * KV + kvo, hs) * scale;
-                    max = Math.max(max, att[t2]);
-                }
-                float sum = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    att[t2] = (float) Math.exp(att[t2] - max);
-                    sum += att[t2];
-                }
-                long out = (long) i * C + (long) h * hs;
-                atty.asSlice(out * 4, hs * 4L).fill((byte) 0);
-                float inv = 1f / sum;
-                for (int t2 = 0; t2 <= t; t2++) Vec.axpy(att[t2] * inv, vc, (long) t2 * KV + kvo, atty, out, hs);
+                int i = ih / NH, h = ih % NH;
+                DecodeAttention.head(qkvBuf, (long) i * QKV + (long) h * hs, kc, vc, (long) (h / group) * hs, KV,
+                        pos0 + i + 1, hs, scale, atty, (long) i * C + (long) h * hs);
             }
         });
     }
