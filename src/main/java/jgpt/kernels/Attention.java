@@ -65,7 +65,7 @@ public final class Attention {
         Vec.expShifted(att, r, max, att, r, n);
         float total = Vec.sum(att, r, n);
         Vec.scale(att, r, r + n, 1f / total);
-        if (n < T) att.asSlice((r + n) * 4, (long) (T - n) * 4).fill((byte) 0);
+        if (n < T) Vec.zero(att, r + n, r + T);
     }
 
     /** dqkv is overwritten with the gradient of the loss w.r.t. qkv (GPT-2 layout). */
@@ -132,7 +132,7 @@ public final class Attention {
             float p = att.getAtIndex(JAVA_FLOAT, pr + j);
             ds.setAtIndex(JAVA_FLOAT, r + j, p * (ds.getAtIndex(JAVA_FLOAT, r + j) - ds0) * scale);
         }
-        if (n < T) ds.asSlice((r + n) * 4, (long) (T - n) * 4).fill((byte) 0);
+        if (n < T) Vec.zero(ds, r + n, r + T);
     }
 
     private static MemorySegment scratch(long floats) {

@@ -41,7 +41,7 @@ public final class CrossEntropy {
                 Vec.scale(logits, r, r + V, (float) (dloss / sum));
                 long t = r + targets[n];
                 logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - dloss);
-                if (Vp > V) logits.asSlice((r + V) * 4, (long) (Vp - V) * 4).fill((byte) 0);
+                if (Vp > V) Vec.zero(logits, r + V, r + Vp);
             }
         });
     }

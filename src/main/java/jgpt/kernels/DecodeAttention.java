@@ -24,7 +24,7 @@ public final class DecodeAttention {
     public static void head(MemorySegment q, long qo, MemorySegment k, MemorySegment v, long kvOff, long kvStride,
                             int len, int hs, float scale, MemorySegment out, long oo) {
         MemorySegment sc = Vec.scratch();
-        out.asSlice(oo * 4, hs * 4L).fill((byte) 0);
+        Vec.zero(out, oo, oo + hs);
         float max = Float.NEGATIVE_INFINITY, sum = 0;
         for (int b0 = 0; b0 < len; b0 += BLOCK) {
             int n = Math.min(BLOCK, len - b0);

@@ -82,7 +82,7 @@ final class Gemm {
         // deoptimize it and never recompile it (runs at ~2 GFLOPS). fma(a, b, 0) == a*b rounded,
         // so zeroing first gives the same bits as starting from zero registers.
         if (!accumulate) {
-            for (int i = m0; i < m1; i++) c.asSlice((cOff + i * cRs + n0) * 4, (long) (n1 - n0) * 4).fill((byte) 0);
+            for (int i = m0; i < m1; i++) Vec.zero(c, cOff + i * cRs + n0, cOff + i * cRs + n1);
         }
         if (K <= 0) return;
         Scratch s = SCRATCH.get();

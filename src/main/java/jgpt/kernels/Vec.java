@@ -156,6 +156,22 @@ public final class Vec {
         return m;
     }
 
+    /** Zeros to copy from: {@link #zero} clears memory in copies of up to this many bytes. */
+    private static final MemorySegment ZEROS = java.lang.foreign.Arena.global().allocate(16 << 10, 64);
+
+    /**
+     * x[i] = 0 over [from, to), as bulk copies from a block of zeros. Not {@code x.asSlice(..).fill(0)},
+     * which makes a slice object per call that C2's escape analysis removed in most compilations of
+     * the calling kernel but not all (16 MB sampled in one run, from a row loop in attention
+     * backward); and not a vector store loop, which in some runs compiled to boxing stores
+     * (26 MB per training step).
+     */
+    public static void zero(MemorySegment x, long from, long to) {
+        for (long off = from * 4, end = to * 4; off < end; off += ZEROS.byteSize()) {
+            MemorySegment.copy(ZEROS, 0, x, off, Math.min(ZEROS.byteSize(), end - off));
+        }
+    }
+
     /** x[i] *= a over [from, to). */
     public static void scale(MemorySegment x, long from, long to, float a) {
         FloatVector av = FloatVector.broadcast(S, a);
