@@ -76,16 +76,19 @@ final class DecodeBench implements Callable<Integer> {
             double f32Bytes = weights * 4.0, q8Bytes = weights * (1 + 4.0 / Q8Tensor.BLOCK);
             out.printf(Locale.ROOT, "jgpt bench decode: Llama %d layers, dim %d, %d/%d heads, hidden %d, vocab %d (%.1fM params); %d threads%n",
                     layers, dim, heads, kv, hidden, vocab, model.numParams() / 1e6, Parallel.threads());
-            double[] f32 = tokensPerSecond(model, false, probe), q8 = tokensPerSecond(model, true, probe);
+            Rounds f32 = decode(model, false, f32Bytes, probe), q8 = decode(model, true, q8Bytes, probe);
             double gbs = probe.bestGBs();
-            out.printf(Locale.ROOT, "read bandwidth: %.1f GB/s (best of %d sweeps over %d MiB, one before each decode round)%n", gbs, 2 * (rounds + 1), probeMib);
-            out.printf(Locale.ROOT, "decode from position 1, %d steps a round, best (median) of %d rounds:%n", steps, rounds);
+            out.printf(Locale.ROOT, "read bandwidth: %.1f GB/s, the best of %d sweeps over %d MiB (one before and one after each decode round)%n",
+                    gbs, 2 * 2 * (rounds + 1), probeMib);
+            out.printf(Locale.ROOT, "decode from position 1, %d steps a round, %d rounds; best (median):%n", steps, rounds);
             for (boolean isQ8 : new boolean[] {false, true}) {
-                double[] r = isQ8 ? q8 : f32;
-                double best = r[rounds - 1], median = r[rounds / 2], roof = gbs * 1e9 / (isQ8 ? q8Bytes : f32Bytes);
-                out.printf(Locale.ROOT, "%-5s %6.1f (%.1f) tokens/s, %.1f ms/token; reads %.2f MB/token, roofline %.1f tokens/s: %.0f%% (%.0f%%)%s%n",
-                        isQ8 ? "Q8_0" : "f32", best, median, 1e3 / best, (isQ8 ? q8Bytes : f32Bytes) / 1e6, roof, 100 * best / roof, 100 * median / roof,
-                        isQ8 ? String.format(Locale.ROOT, "; %.2fx (%.2fx) f32", best / f32[rounds - 1], median / f32[rounds / 2]) : "");
+                Rounds r = isQ8 ? q8 : f32;
+                double bytes = isQ8 ? q8Bytes : f32Bytes, roof = gbs * 1e9 / bytes;
+                out.printf(Locale.ROOT, "%-5s %6.1f (%.1f) tokens/s, %.1f ms/token; reads %.2f MB/token; roofline %.1f tokens/s at the best sweep: %.0f%% (%.0f%%);"
+                                + " against the sweeps around each round: %.0f%% (%.0f%%)%s%n",
+                        isQ8 ? "Q8_0" : "f32", r.best(), r.median(), 1e3 / r.best(), bytes / 1e6, roof, 100 * r.best() / roof, 100 * r.median() / roof,
+                        100 * r.bestFraction(), 100 * r.medianFraction(),
+                        isQ8 ? String.format(Locale.ROOT, "; %.2fx (%.2fx) f32", r.best() / f32.best(), r.median() / f32.median()) : "");
             }
         }
         out.flush();
@@ -93,32 +96,53 @@ final class DecodeBench implements Callable<Integer> {
     }
 
     /**
-     * Decode tokens/s of each timed round from position 1 on, sorted; one untimed round first warms
-     * the JIT. A bandwidth sweep precedes each round, so both see the machine in the same state.
+     * Per timed round: decode tokens/s, and the fraction of the read bandwidth it used, against the
+     * mean of the sweeps just before and just after that round (this machine's bandwidth drifts by
+     * 10-40% within minutes, so a round is best compared with the memory it actually had).
      */
-    private double[] tokensPerSecond(Llama model, boolean q8, BandwidthProbe probe) {
+    record Rounds(double[] tps, double[] fraction) {
+        double best() { return max(tps); }
+        double median() { return median(tps); }
+        double bestFraction() { return max(fraction); }
+        double medianFraction() { return median(fraction); }
+
+        private static double max(double[] v) {
+            return Arrays.stream(v).max().orElseThrow();
+        }
+
+        private static double median(double[] v) {
+            double[] c = v.clone();
+            Arrays.sort(c);
+            return c[c.length / 2];
+        }
+    }
+
+    /** Decode rounds from position 1 on, the first one untimed (it warms the JIT), each between two sweeps. */
+    private Rounds decode(Llama model, boolean q8, double bytesPerToken, BandwidthProbe probe) {
         int vocabSize = model.config().vocabSize();
         try (LlamaDecoder dec = new LlamaDecoder(model, q8); KVCache cache = dec.newCache()) {
-            double[] tps = new double[rounds];
+            double[] tps = new double[rounds], fraction = new double[rounds];
             for (int round = -1; round < rounds; round++) {
-                probe.sweep();
+                double before = probe.sweep();
                 cache.reset();
                 dec.prefill(cache, new int[] {1}, 0, 1);
                 long t0 = System.nanoTime();
                 for (int i = 0; i < steps; i++) dec.step(cache, (i * 31) % vocabSize);
-                if (round >= 0) tps[round] = steps / ((System.nanoTime() - t0) / 1e9);
+                double t = steps / ((System.nanoTime() - t0) / 1e9);
+                double after = probe.sweep();
+                if (round < 0) continue;
+                tps[round] = t;
+                fraction[round] = t * bytesPerToken / ((before + after) / 2 * 1e9);
             }
-            Arrays.sort(tps);
-            return tps;
+            return new Rounds(tps, fraction);
         }
     }
 
     /**
      * Read bandwidth over 1 GiB by default (much larger than any cache): parallel vector sums, written for
      * speed (a plain counted loop per 256 KiB chunk, two accumulators; {@code i + L <= n} loop
-     * conditions, as in Vec.sum, streamed a third slower here). Allocated once and swept between
-     * the decode rounds: this machine's bandwidth drifts by 10-30% within a minute (other tenants),
-     * so the roofline uses the best sweep seen across the whole run.
+     * conditions, as in Vec.sum, streamed a third slower here). Allocated once and swept around
+     * each decode round; the roofline uses the best sweep of the whole run.
      */
     private static final class BandwidthProbe implements AutoCloseable {
         private static final long CHUNK = 1 << 16;
@@ -139,7 +163,8 @@ final class DecodeBench implements Callable<Integer> {
             best = 0;
         }
 
-        void sweep() {
+        /** One sweep; returns its GB/s. */
+        double sweep() {
             long t0 = System.nanoTime();
             Parallel.forRange(sink.length, 1, (s, e) -> {
                 int step = S.vectorByteSize();
@@ -155,7 +180,9 @@ final class DecodeBench implements Callable<Integer> {
             });
             double sec = (System.nanoTime() - t0) / 1e9;
             if (sink[0] != CHUNK) throw new IllegalStateException("bandwidth probe summed " + sink[0] + ", expected " + CHUNK);
-            best = Math.max(best, N * 4 / sec / 1e9);
+            double gbs = N * 4 / sec / 1e9;
+            best = Math.max(best, gbs);
+            return gbs;
         }
 
         double bestGBs() {

@@ -25,7 +25,8 @@ class DecodeBenchTest {
         // weights per token: 2 layers x (64x128 qkv + 64x64 o + 64x192 gate|up + 96x64 down) + 128x64 head
         long weights = 2L * (128 * 64 + 64 * 64 + 192 * 64 + 64 * 96) + 128 * 64;
         assertThat(text).contains(String.format(java.util.Locale.ROOT, "reads %.2f MB/token", weights * 4 / 1e6))
-                .containsPattern("f32 +[0-9.]+ \\([0-9.]+\\) tokens/s.*roofline [0-9.]+ tokens/s: [0-9]+% \\([0-9]+%\\)")
+                .containsPattern("f32 +[0-9.]+ \\([0-9.]+\\) tokens/s.*roofline [0-9.]+ tokens/s at the best sweep: [0-9]+% \\([0-9]+%\\);"
+                        + " against the sweeps around each round: [0-9]+% \\([0-9]+%\\)")
                 .containsPattern("Q8_0 +[0-9.]+ \\([0-9.]+\\) tokens/s.*: [0-9]+% \\([0-9]+%\\); [0-9.]+x \\([0-9.]+x\\) f32");
     }
 
