@@ -97,8 +97,10 @@ final class DecodeBench implements Callable<Integer> {
 
     /**
      * Per timed round: decode tokens/s, and the fraction of the read bandwidth it used, against the
-     * mean of the sweeps just before and just after that round (this machine's bandwidth drifts by
-     * 10-40% within minutes, so a round is best compared with the memory it actually had).
+     * faster of the sweeps just before and just after that round (this machine's bandwidth drifts
+     * by 10-40% within minutes, so a round is best compared with the memory it actually had; the
+     * faster sweep, because a single sweep is sometimes stalled by a neighbour: one came out at a
+     * fifth of the others).
      */
     record Rounds(double[] tps, double[] fraction) {
         double best() { return max(tps); }
@@ -132,7 +134,7 @@ final class DecodeBench implements Callable<Integer> {
                 double after = probe.sweep();
                 if (round < 0) continue;
                 tps[round] = t;
-                fraction[round] = t * bytesPerToken / ((before + after) / 2 * 1e9);
+                fraction[round] = t * bytesPerToken / (Math.max(before, after) * 1e9);
             }
             return new Rounds(tps, fraction);
         }
