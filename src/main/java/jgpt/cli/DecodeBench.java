@@ -46,7 +46,7 @@ final class DecodeBench implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "128", description = "Decode steps per round, positions 1..steps (default ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--rounds", defaultValue = "5", description = "Timed rounds after a warm-up round; the median is reported (default ${DEFAULT-VALUE}).")
+    @Option(names = "--rounds", defaultValue = "5", description = "Timed rounds after a warm-up round; the best and the median are reported (default ${DEFAULT-VALUE}).")
     int rounds;
 
     @Option(names = "--threads", description = "Worker threads (default: available processors).")

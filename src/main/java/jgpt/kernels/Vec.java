@@ -27,15 +27,13 @@ public final class Vec {
     private Vec() {}
 
     /**
-     * End of the whole vectors in [from, to): loops run {@code for (var end = whole(i, n); i < end; i += L)}
-     * and then a scalar tail. Written as {@code i + L <= n} instead, C2 did not treat the loop as a
-     * plain counted one: a 2-row matvec streamed 10 GB/s that way and 12.5 GB/s this way.
+     * End of the whole vectors in [from, to), for {@code for (var end = whole(i, n); i < end; i += L)}
+     * and then a scalar tail. Written as {@code i + L <= n} instead, C2 did not make the matvec loop
+     * a plain counted one: a 2-row matvec streamed 10 GB/s that way and 12.5 GB/s this way. (The
+     * other kernels keep {@code i + L <= n}: switching them all together coincided with training
+     * runs that allocated per step, see docs/BENCHMARKS.md.)
      */
     static int whole(int from, int to) {
-        return from + S.loopBound(to - from);
-    }
-
-    static long whole(long from, long to) {
         return from + S.loopBound(to - from);
     }
 
@@ -73,10 +71,10 @@ public final class Vec {
      * the original run exactly.
      * <p>
      * Lane extracts: slice()'s shuffle internals were not always intrinsified when inlined deep in
-     * a kernel (its Java fallback allocated ~1 GB/s), and four permutes by the constant shuffles
-     * below, though faster, pushed big kernels (LayerNorm.backwardRow) past what C2 intrinsifies in
-     * one compilation, so some runs allocated megabytes per step. The matvec, where the reduction
-     * per row matters, writes the permute tree inline ({@link Matmul}).
+     * a kernel (its Java fallback allocated ~1 GB/s). Four permutes by the constant shuffles below
+     * are faster, but using them here, for every kernel (together with new loop bounds everywhere),
+     * coincided with training runs that allocated megabytes per step, so only the matvecs, where the
+     * per-row reduction matters, write the permute tree inline ({@link Matmul}, {@link MatvecQ8}).
      */
     public static float sum(FloatVector v) {
         if (L == 16) {
@@ -163,8 +161,7 @@ public final class Vec {
      * x[i] = 0 over [from, to), as bulk copies from a block of zeros. Not {@code x.asSlice(..).fill(0)},
      * which makes a slice object per call that C2's escape analysis removed in most compilations of
      * the calling kernel but not all (16 MB sampled in one run, from a row loop in attention
-     * backward); and not a vector store loop, which in some runs compiled to boxing stores
-     * (26 MB per training step).
+     * backward).
      */
     public static void zero(MemorySegment x, long from, long to) {
         for (long off = from * 4, end = to * 4; off < end; off += ZEROS.byteSize()) {
