@@ -55,6 +55,9 @@ final class TrainBench implements Callable<Integer> {
     @Option(names = "--strategy", defaultValue = "ddp", description = "With --nproc: ddp, zero2 or fsdp (default ${DEFAULT-VALUE}).")
     String strategy;
 
+    @Option(names = "--rounds", defaultValue = "3", description = "With --nproc: rounds of 1 process then N ranks, back to back (default ${DEFAULT-VALUE}).")
+    int rounds;
+
     @Override
     public Integer call() {
         if (nproc != null) return distributed();
@@ -220,7 +223,7 @@ final class TrainBench implements Callable<Integer> {
                 "--strategy", strategy, "--n-layer", String.valueOf(cfg.nLayer()), "--n-head", String.valueOf(cfg.nHead()),
                 "--n-embd", String.valueOf(cfg.nEmbd()), "--seq-len", String.valueOf(seqLen != null ? seqLen : cfg.T()),
                 "--vocab", String.valueOf(vocab), "--batch-size", String.valueOf(batchSize != null ? batchSize : cfg.batchSize()),
-                "--steps", String.valueOf(steps)));
+                "--steps", String.valueOf(steps), "--rounds", String.valueOf(rounds)));
         if (threads != null) args.addAll(java.util.List.of("--threads", String.valueOf(threads)));
         return new picocli.CommandLine(new TrainBenchCommand()).execute(args.toArray(String[]::new));
     }

@@ -27,8 +27,15 @@ import picocli.CommandLine.Option;
 /**
  * {@code jgpt train-bench --nproc N --strategy ddp|zero2|fsdp}: training throughput of N ranks
  * against one process with the same global batch, on synthetic tokens. Prints tokens/s, the
- * scaling, the time per step spent in collectives, and per-rank state bytes. (Meant to become
- * {@code jgpt bench train} under a {@code bench} parent command.)
+ * scaling, the time per step spent in collectives, and per-rank state bytes. ({@code jgpt bench
+ * train --nproc} runs it with a preset's shape.)
+ *
+ * <p>Everything runs inside one mpirun job, in rounds: rank 0 alone trains one process × t threads
+ * and one process × N·t threads (the other ranks sleep meanwhile, so the cores are free), then all
+ * ranks train together. The scaling is the ratio within each round, reported with its median over
+ * the rounds: this machine's speed drifts by tens of percent within minutes, so baselines measured
+ * minutes apart from the distributed run (as a first version did) gave ratios from 1.3 to 2.2 for
+ * the same code. An untimed warm-up round lets C2 compile everything in every rank first.
  */
 @Command(name = "train-bench", mixinStandardHelpOptions = true,
         description = "Benchmark distributed training: N ranks vs 1 process, same global batch, synthetic data.")
@@ -41,7 +48,8 @@ public final class TrainBenchCommand implements Callable<Integer> {
     @Option(names = "--seq-len", defaultValue = "128") int seqLen;
     @Option(names = "--vocab", defaultValue = "512") int vocab;
     @Option(names = "--batch-size", defaultValue = "8", description = "per rank") int batch;
-    @Option(names = "--steps", defaultValue = "10", description = "timed steps (after 2 warm-up steps)") int steps;
+    @Option(names = "--steps", defaultValue = "10", description = "timed steps per run (after 2 warm-up steps)") int steps;
+    @Option(names = "--rounds", defaultValue = "3", description = "timed rounds of the three runs (default ${DEFAULT-VALUE})") int rounds;
     @Option(names = "--threads", defaultValue = "1", description = "compute threads per rank; the 1-process baseline gets N times as many")
     int threads;
     @Option(names = "--dir", description = "work directory (default: a temporary one)") Path dir;
@@ -50,10 +58,12 @@ public final class TrainBenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Strategy s = Strategy.parse(strategy);
+        if (rounds < 1) throw new UserError("--rounds must be >= 1, got " + rounds);
+        if (steps < 3) throw new UserError("--steps must be >= 3, got " + steps);
         if (rankRun) {
             Comm comm = Comm.create();
             try {
-                comm.runOrAbort(() -> train(comm, s, dir.resolve("np" + nproc), batch, threads, steps));
+                comm.runOrAbort(() -> rankRounds(comm, s));
             } finally {
                 comm.close();
             }
@@ -61,33 +71,102 @@ public final class TrainBenchCommand implements Callable<Integer> {
         }
         Path work = dir != null ? dir : Files.createTempDirectory("jgpt-train-bench");
         writeData(work.resolve("data"));
-        System.err.printf("train-bench: %d layers, %d dims, T %d, vocab %d, global batch %d x %d tokens, %s on %d ranks%n",
-                nLayer, nEmbd, seqLen, vocab, batch * nproc, seqLen, s.flag(), nproc);
-        Comm local = new jgpt.dist.LocalComm();
-        // Two baselines with the same global batch: one process with one rank's threads (the
-        // scaling the issue asks for) and one process with all N ranks' threads (what threads give).
-        // JIT warm-up, not timed, so the baselines run warm: 40 steps are past C2's compiles (~20% of 300 steps)
-        train(local, s, work.resolve("warm-up"), batch * nproc, threads, Math.min(steps, 40));
-        train(local, s, work.resolve("np1"), batch * nproc, threads, steps);
-        train(local, s, work.resolve("np1-all"), batch * nproc, threads * nproc, steps);
+        System.err.printf("train-bench: %d layers, %d dims, T %d, vocab %d, global batch %d x %d tokens, %s on %d ranks;"
+                        + " %d rounds of 1 x %d, 1 x %d and %d x %d, %d steps each, after a warm-up round%n",
+                nLayer, nEmbd, seqLen, vocab, batch * nproc, seqLen, s.flag(), nproc, rounds, threads, threads * nproc, nproc, threads, steps);
         List<String> args = new ArrayList<>(List.of("train-bench", "--rank-run", "--dir", work.toString(),
                 "--nproc", Integer.toString(nproc), "--strategy", s.flag(), "--n-layer", "" + nLayer, "--n-head", "" + nHead,
                 "--n-embd", "" + nEmbd, "--seq-len", "" + seqLen, "--vocab", "" + vocab, "--batch-size", "" + batch,
-                "--steps", "" + steps, "--threads", "" + threads));
+                "--steps", "" + steps, "--rounds", "" + rounds, "--threads", "" + threads));
         int rc = Launcher.run(Launcher.command(nproc, Main.class.getName(), args));
         if (rc != 0) return rc;
-        double[] one = timing(work.resolve("np1")), all = timing(work.resolve("np1-all")), many = timing(work.resolve("np" + nproc));
+        report(work, s);
+        return 0;
+    }
+
+    /** In each rank: the warm-up round, then the timed rounds (see the class comment). */
+    private void rankRounds(Comm comm, Strategy s) {
+        Comm local = new jgpt.dist.LocalComm();
+        for (int r = 0; r <= rounds; r++) {
+            Path rd = roundDir(dir, r);
+            int st = r == 0 ? Math.min(steps, 40) : steps;
+            if (comm.rank() == 0) {
+                train(local, s, rd.resolve("np1"), batch * nproc, threads, st);
+                train(local, s, rd.resolve("np1-all"), batch * nproc, threads * nproc, st);
+                touch(rd.resolve("solo.done"));
+            } else {
+                sleepUntilExists(rd.resolve("solo.done")); // not in a barrier: MPI waits by spinning on a core
+            }
+            comm.barrier();
+            train(comm, s, rd.resolve("np" + nproc), batch, threads, st);
+        }
+    }
+
+    private static Path roundDir(Path work, int r) {
+        return work.resolve(r == 0 ? "warm-up" : "round-" + r);
+    }
+
+    private void report(Path work, Strategy s) {
+        double[][] one = new double[rounds][], all = new double[rounds][], many = new double[rounds][];
+        System.out.printf("| round | 1 x %d ms/step | 1 x %d ms/step | %d x %d ms/step | comm ms/step | scaling vs 1 x %d | vs 1 x %d |%n"
+                + "|---|---|---|---|---|---|---|%n", threads, threads * nproc, nproc, threads, threads, threads * nproc);
+        for (int r = 0; r < rounds; r++) {
+            Path rd = roundDir(work, r + 1);
+            one[r] = timing(rd.resolve("np1"));
+            all[r] = timing(rd.resolve("np1-all"));
+            many[r] = timing(rd.resolve("np" + nproc));
+            System.out.printf("| %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |%n", r + 1, one[r][1], all[r][1], many[r][1], many[r][2],
+                    many[r][0] / one[r][0], many[r][0] / all[r][0]);
+        }
         GPTConfig m = new GPTConfig(nLayer, nHead, nEmbd, seqLen, vocab, true, true);
         Sharding sh = new Sharding(ParamLayout.gpt2(m), nLayer, nproc);
-        System.out.printf("| ranks x threads | strategy | tokens/s | scaling | ms/step | comm ms/step | state bytes/rank |%n|---|---|---|---|---|---|---|%n");
-        System.out.printf("| 1 x %d | - | %.0f | 1.00 | %.1f | 0 | %,d |%n", threads, one[0], one[1], sh.stateBytes(Strategy.DDP));
-        System.out.printf("| 1 x %d | - | %.0f | %.2f | %.1f | 0 | %,d |%n", threads * nproc, all[0], all[0] / one[0], all[1],
+        System.out.printf("%nmedians over the rounds:%n| ranks x threads | strategy | tokens/s | scaling | ms/step | comm ms/step | state bytes/rank |%n"
+                + "|---|---|---|---|---|---|---|%n");
+        System.out.printf("| 1 x %d | - | %.0f | 1.00 | %.1f | 0 | %,d |%n", threads, median(one, 0), median(one, 1), sh.stateBytes(Strategy.DDP));
+        System.out.printf("| 1 x %d | - | %.0f | %.2f | %.1f | 0 | %,d |%n", threads * nproc, median(all, 0), ratio(all, one), median(all, 1),
                 sh.stateBytes(Strategy.DDP));
-        System.out.printf("| %d x %d | %s | %.0f | %.2f | %.1f | %.1f | %,d |%n", nproc, threads, s.flag(), many[0], many[0] / one[0],
-                many[1], many[2], sh.stateBytes(s));
-        System.out.printf("scaling %d ranks x %d thread(s) vs 1 process x %d: %.2f; vs 1 process x %d threads: %.2f%n",
-                nproc, threads, threads, many[0] / one[0], threads * nproc, many[0] / all[0]);
-        return 0;
+        System.out.printf("| %d x %d | %s | %.0f | %.2f | %.1f | %.1f | %,d |%n", nproc, threads, s.flag(), median(many, 0), ratio(many, one),
+                median(many, 1), median(many, 2), sh.stateBytes(s));
+        System.out.printf("scaling %d ranks x %d thread(s) vs 1 process x %d: %.2f; vs 1 process x %d threads: %.2f (medians of the rounds' ratios)%n",
+                nproc, threads, threads, ratio(many, one), threads * nproc, ratio(many, all));
+    }
+
+    /** Median over the rounds of one column. */
+    private static double median(double[][] rs, int col) {
+        double[] v = new double[rs.length];
+        for (int i = 0; i < v.length; i++) v[i] = rs[i][col];
+        return median(v);
+    }
+
+    /** Median over the rounds of the within-round tokens/s ratio a / b. */
+    private static double ratio(double[][] a, double[][] b) {
+        double[] v = new double[a.length];
+        for (int i = 0; i < v.length; i++) v[i] = a[i][0] / b[i][0];
+        return median(v);
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    private static void touch(Path p) {
+        try {
+            Files.write(p, new byte[0]);
+        } catch (java.io.IOException e) {
+            throw new UserError("cannot write " + p + ": " + e.getMessage());
+        }
+    }
+
+    private static void sleepUntilExists(Path p) {
+        try {
+            while (!Files.exists(p)) Thread.sleep(5);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted waiting for " + p, e);
+        }
     }
 
     private void train(Comm comm, Strategy s, Path out, int b, int thr, int timedSteps) {
@@ -105,13 +184,13 @@ public final class TrainBenchCommand implements Callable<Integer> {
             throw new UserError("cannot clear " + out + ": " + e.getMessage());
         }
         comm.barrier();
-        new Trainer(cfg, out.getParent().resolve("data"), out,
+        new Trainer(cfg, dir.resolve("data"), out,
                 false, new PrintStream(OutputStream.nullOutputStream()), new Trainer.Distributed(comm, s, 0, false)).run();
     }
 
     /**
-     * Median tokens/s, ms/step and comm ms/step over the last two thirds of the steps: each rank
-     * is a fresh JVM whose first steps run while C2 is still compiling (~1.7x slower per step).
+     * Median tokens/s, ms/step and comm ms/step over the last two thirds of a run's steps (its first
+     * steps also touch its fresh buffers for the first time).
      */
     private double[] timing(Path run) {
         List<JsonNode> all = MetricsLog.read(run.resolve(MetricsLog.FILE)).stream().filter(r -> r.has("ms_per_step")).toList();
@@ -121,8 +200,7 @@ public final class TrainBenchCommand implements Callable<Integer> {
     }
 
     private static double median(List<JsonNode> rs, String f) {
-        double[] v = rs.stream().mapToDouble(r -> r.path(f).asDouble(0)).sorted().toArray();
-        return v[v.length / 2];
+        return median(rs.stream().mapToDouble(r -> r.path(f).asDouble(0)).toArray());
     }
 
     private void writeData(Path d) throws Exception {
