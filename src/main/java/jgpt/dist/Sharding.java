@@ -110,16 +110,18 @@ public final class Sharding {
     }
 
     /**
-     * Upper bound of the bytes FSDP or ZeRO-2 hold only while a unit is in use: two gather and two
-     * reduce buffers of a padded unit, and (FSDP) up to three gathered units in the parameter
-     * buffer (the one computing, the prefetched next, wte when tied) and one unit of gradients.
+     * Upper bound of the bytes FSDP or ZeRO-2 hold only while units are in use: the gather slots
+     * of a padded unit each (FSDP three, which the model reads in place; ZeRO-2 one), two
+     * reduce-scatter send buffers and two receive shards, and the non-owned gradients of up to
+     * three units in the gradient buffer (the one in backward and the two whose reduce-scatters
+     * are in flight).
      */
     public long transientBytes(Strategy s) {
         long padded = maxPer() * world;
         return switch (s) {
             case DDP -> 0;
-            case ZERO2 -> 4 * (3 * padded + maxPer() + maxUnit());
-            case FSDP -> 4 * (3 * padded + maxPer() + 4 * maxUnit());
+            case ZERO2 -> 4 * (3 * padded + 2 * maxPer() + 3 * maxUnit());
+            case FSDP -> 4 * (5 * padded + 2 * maxPer() + 3 * maxUnit());
         };
     }
 }

@@ -19,6 +19,8 @@ public final class FlatBuffer implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment data;
     private final Map<String, MemorySegment> views = new LinkedHashMap<>();
+    /** The views into {@link #data}, for {@link #restore}. */
+    private final Map<String, MemorySegment> home = new LinkedHashMap<>();
 
     public FlatBuffer(ParamLayout layout) {
         this.layout = layout;
@@ -26,6 +28,28 @@ public final class FlatBuffer implements AutoCloseable {
         this.data = arena.allocate(layout.numel() * Float.BYTES, 64);
         for (ParamTensor t : layout.tensors()) {
             views.put(t.name(), data.asSlice(t.offset() * Float.BYTES, t.numel() * Float.BYTES));
+        }
+        home.putAll(views);
+    }
+
+    /**
+     * Points the views of the tensors lying in floats [from, to) at {@code storage}, which holds
+     * those floats from its start; {@link #data()} is unchanged. FSDP reads a unit it has
+     * all-gathered into a scratch buffer this way, in place: copying it into this buffer instead
+     * faulted in the pages it had returned to the OS, ~2.4 µs per 4 KiB page on this machine.
+     */
+    public void redirect(long from, long to, MemorySegment storage) {
+        for (ParamTensor t : layout.tensors()) {
+            if (t.offset() >= from && t.offset() + t.numel() <= to) {
+                views.put(t.name(), storage.asSlice((t.offset() - from) * Float.BYTES, t.numel() * Float.BYTES));
+            }
+        }
+    }
+
+    /** Undoes {@link #redirect} for the tensors in floats [from, to): their views read this buffer again. */
+    public void restore(long from, long to) {
+        for (ParamTensor t : layout.tensors()) {
+            if (t.offset() >= from && t.offset() + t.numel() <= to) views.put(t.name(), home.get(t.name()));
         }
     }
 
@@ -42,7 +66,7 @@ public final class FlatBuffer implements AutoCloseable {
         return layout.numel();
     }
 
-    /** The named tensor's slice of the buffer (no copy). */
+    /** The named tensor's slice of the buffer (no copy), or of the storage it is redirected to. */
     public MemorySegment view(String name) {
         MemorySegment v = views.get(name);
         if (v == null) throw new IllegalArgumentException("no tensor named '" + name + "'");

@@ -52,6 +52,12 @@ public final class GPT implements LanguageModel {
 
         /** Unit's backward is done: its gradients of this backward are all added in. */
         default void afterBackward(int unit) {}
+
+        /**
+         * Called between the large kernels inside a unit: a moment to let communication in flight
+         * progress (MPI moves a non-blocking collective only while the rank is inside an MPI call).
+         */
+        default void progress() {}
     }
 
     /** Installs hooks (null: none). */
@@ -135,9 +141,11 @@ public final class GPT implements LanguageModel {
             LayerNorm.forward(a.ln1[l], a.ln1Mean[l], a.ln1Rstd[l], x, p(h + "ln_1.weight"), pOpt(h + "ln_1.bias"), BT, C);
             mm.forward(a.qkv[l], a.ln1[l], p(h + "attn.c_attn.weight"), pOpt(h + "attn.c_attn.bias"), BT, C, 3 * C);
             Attention.forward(a.atty[l], a.att[l], a.qkv[l], B, T, C, NH);
+            hooks.progress();
             mm.forward(a.tmp, a.atty[l], p(h + "attn.c_proj.weight"), pOpt(h + "attn.c_proj.bias"), BT, C, C);
             Vec.add(a.resid2[l], x, a.tmp, (long) BT * C);
             LayerNorm.forward(a.ln2[l], a.ln2Mean[l], a.ln2Rstd[l], a.resid2[l], p(h + "ln_2.weight"), pOpt(h + "ln_2.bias"), BT, C);
+            hooks.progress();
             mm.forward(a.fch[l], a.ln2[l], p(h + "mlp.c_fc.weight"), pOpt(h + "mlp.c_fc.bias"), BT, C, 4 * C);
             Gelu.forward(a.fchGelu[l], a.fch[l], (long) BT * 4 * C);
             mm.forward(a.tmp, a.fchGelu[l], p(h + "mlp.c_proj.weight"), pOpt(h + "mlp.c_proj.bias"), BT, 4 * C, C);
@@ -177,15 +185,18 @@ public final class GPT implements LanguageModel {
             // MLP branch: resid[l+1] = resid2 + c_proj(gelu(c_fc(ln_2(resid2))))
             mm.backward(a.dfch, g(h + "mlp.c_proj.weight"), gOpt(h + "mlp.c_proj.bias"), a.dresid, a.fchGelu[l],
                     p(h + "mlp.c_proj.weight"), BT, 4 * C, C);
+            hooks.progress();
             Gelu.backward(a.dfch, a.fch[l], a.dfch, (long) BT * 4 * C);
             mm.backward(a.dln, g(h + "mlp.c_fc.weight"), gOpt(h + "mlp.c_fc.bias"), a.dfch, a.ln2[l],
                     p(h + "mlp.c_fc.weight"), BT, C, 4 * C);
             LayerNorm.backward(a.dresid, g(h + "ln_2.weight"), gOpt(h + "ln_2.bias"), a.dln, a.resid2[l],
                     p(h + "ln_2.weight"), a.ln2Mean[l], a.ln2Rstd[l], BT, C);
+            hooks.progress();
             // Attention branch: resid2 = resid[l] + c_proj(attn(c_attn(ln_1(resid[l]))))
             mm.backward(a.datty, g(h + "attn.c_proj.weight"), gOpt(h + "attn.c_proj.bias"), a.dresid, a.atty[l],
                     p(h + "attn.c_proj.weight"), BT, C, C);
             Attention.backward(a.dqkv, a.datty, a.qkv[l], a.att[l], B, T, C, NH);
+            hooks.progress();
             mm.backward(a.dln, g(h + "attn.c_attn.weight"), gOpt(h + "attn.c_attn.bias"), a.dqkv, a.ln1[l],
                     p(h + "attn.c_attn.weight"), BT, C, 3 * C);
             LayerNorm.backward(a.dresid, g(h + "ln_1.weight"), gOpt(h + "ln_1.bias"), a.dln, a.resid[l],

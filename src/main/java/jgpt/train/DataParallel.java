@@ -26,7 +26,8 @@ import jgpt.model.GPT;
  *       only, steps its shard, then the updated parameters are all-gathered unit by unit.
  *   <li>{@link Strategy#FSDP}: like ZeRO-2, and parameters are sharded too: a unit's parameters
  *       are all-gathered just before its forward and again before its backward (the next unit's
- *       gather is started asynchronously meanwhile) and released right after.
+ *       gather is started asynchronously meanwhile) into a scratch slot, which the model reads in
+ *       place ({@link FlatBuffer#redirect}) until the unit is released right after.
  * </ul>
  *
  * <p>Sharded strategies keep the model's full-size buffers (so the model and AdamW index them as
@@ -50,7 +51,14 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
     private final boolean tied;
     private final FlatBuffer params, grads;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment[] gather = new MemorySegment[2];
+    /**
+     * Gather buffers of one padded unit each. FSDP: three, each holding a gathered unit while the
+     * model reads it (the unit computing, the next one arriving, and wte while a tied head needs
+     * it); ZeRO-2: one, scratch for gathering into the full buffers.
+     */
+    private final MemorySegment[] slots;
+    /** By unit index u+1: the slot holding unit u while gathered or arriving, else -1. */
+    private final int[] slotOf;
     /** Two slots of reduce-scatter buffers: a unit's reduce-scatter runs while the next unit's backward computes. */
     private final MemorySegment[] send = new MemorySegment[2], recv = new MemorySegment[2];
     private final Comm.Request[] rsPending = new Comm.Request[2];
@@ -66,10 +74,9 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
 
     // FSDP gather state per unit (index u+1)
     private final boolean[] gathered;
-    private int pendingUnit = Integer.MIN_VALUE;
+    private static final int NONE = Integer.MIN_VALUE;
+    private int pendingUnit = NONE;
     private Comm.Request pending;
-    private int pendingSlot;
-    private int nextSlot;
 
     private boolean communicate = true;
     private boolean evalMode;
@@ -95,9 +102,11 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         this.owned = sh.owned(rank);
         this.gathered = new boolean[L + 2];
         long padded = sh.maxPer() * world;
+        slots = new MemorySegment[strategy.shardsParams() ? 3 : strategy.shardsGrads() ? 1 : 0];
+        for (int i = 0; i < slots.length; i++) slots[i] = arena.allocate(padded * 4, 64);
+        slotOf = new int[L + 2];
+        java.util.Arrays.fill(slotOf, -1);
         if (strategy.shardsGrads()) {
-            gather[0] = arena.allocate(padded * 4, 64);
-            gather[1] = strategy.shardsParams() ? arena.allocate(padded * 4, 64) : gather[0];
             for (int i = 0; i < 2; i++) {
                 send[i] = arena.allocate(padded * 4, 64);
                 recv[i] = arena.allocate(sh.maxPer() * 4, 64);
@@ -299,6 +308,16 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         reduceScatter(unit);
     }
 
+    @Override
+    public void progress() {
+        long t0 = System.nanoTime();
+        if (pending != null) pending.isDone();
+        else if (rsPending[0] != null) rsPending[0].isDone();
+        else if (rsPending[1] != null) rsPending[1].isDone();
+        else poll();
+        commNanos += System.nanoTime() - t0;
+    }
+
     // ------------------------------------------------------------------ DDP
 
     /** Starts every bucket lying wholly at or above {@code finalFrom} (gradients there are final). */
@@ -361,27 +380,62 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         if (gathered[u + 1]) return;
         long t0 = System.nanoTime();
         if (pendingUnit == u) {
-            pending.await();
-            pendingUnit = Integer.MIN_VALUE;
-            copyGathered(u, params, gather[pendingSlot]);
+            finishPrefetch();
         } else {
-            gatherNow(u, params, true);
+            finishPrefetch(); // every rank must issue collectives in the same order
+            int slot = freeSlot();
+            slotOf[u + 1] = slot;
+            startGather(u, params, slots[slot]).await();
+            mount(u);
         }
-        gathered[u + 1] = true;
         commNanos += System.nanoTime() - t0;
     }
 
     /** Starts the async all-gather of unit u's parameters, unless it is resident or on its way. */
     private void prefetch(int u) {
-        if (gathered[u + 1] || pendingUnit == u) return;
-        if (pending != null && pendingUnit != Integer.MIN_VALUE) return; // one in flight at a time
+        if (gathered[u + 1] || pendingUnit != NONE) return; // one in flight at a time
+        int slot = freeSlot();
+        if (slot < 0) return;
         long t0 = System.nanoTime();
-        int slot = nextSlot;
-        nextSlot ^= 1;
-        pending = startGather(u, params, gather[slot]);
+        slotOf[u + 1] = slot;
+        pending = startGather(u, params, slots[slot]);
         pendingUnit = u;
-        pendingSlot = slot;
         commNanos += System.nanoTime() - t0;
+    }
+
+    /** Waits for the prefetch in flight, if any, and lets the model read its unit. */
+    private void finishPrefetch() {
+        if (pendingUnit == NONE) return;
+        pending.await();
+        int u = pendingUnit;
+        pendingUnit = NONE;
+        pending = null;
+        mount(u);
+    }
+
+    /** The model reads gathered unit u in place, from its slot. */
+    private void mount(int u) {
+        Range unit = sh.unit(u);
+        params.redirect(unit.from(), unit.to(), slots[slotOf[u + 1]]);
+        gathered[u + 1] = true;
+    }
+
+    private void releaseParams(int u) {
+        if (!gathered[u + 1]) return;
+        Range unit = sh.unit(u);
+        params.restore(unit.from(), unit.to());
+        slotOf[u + 1] = -1;
+        gathered[u + 1] = false;
+    }
+
+    /** A slot no unit holds, or -1. */
+    private int freeSlot() {
+        for (int s = 0; s < slots.length; s++) {
+            boolean used = false;
+            for (int x : slotOf) used |= x == s;
+            if (!used) return s;
+        }
+        return -1;
     }
 
     private Comm.Request startGather(int u, FlatBuffer b, MemorySegment buf) {
@@ -393,37 +447,17 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         return comm.allGatherAsync(block, buf.asSlice(0, per * world * 4), per);
     }
 
-    /** Synchronous all-gather of unit u of buffer b; copies the result into b when {@code keep}. */
+    /**
+     * Synchronous all-gather of unit u of buffer b through a free slot; copies the result into b
+     * when {@code keep} (consolidated checkpoints, tests, ZeRO-2's updated parameters).
+     */
     private void gatherNow(int u, FlatBuffer b, boolean keep) {
-        if (pendingUnit != Integer.MIN_VALUE) { // keep collective order: finish the prefetch first
-            pending.await();
-            copyGathered(pendingUnit, params, gather[pendingSlot]);
-            gathered[pendingUnit + 1] = true;
-            pendingUnit = Integer.MIN_VALUE;
-        }
-        int slot = nextSlot;
-        nextSlot ^= 1;
-        Range mine = sh.owned(u, rank);
-        long per = sh.per(u);
-        MemorySegment buf = gather[slot];
-        MemorySegment block = buf.asSlice(rank * per * 4, per * 4);
-        MemorySegment.copy(b.data(), mine.from() * 4, block, 0, mine.length() * 4);
-        block.asSlice(mine.length() * 4).fill((byte) 0);
-        comm.allGather(block, buf.asSlice(0, per * world * 4), per);
-        if (keep) copyGathered(u, b, buf);
-    }
-
-    private void copyGathered(int u, FlatBuffer b, MemorySegment buf) {
-        Range unit = sh.unit(u);
-        MemorySegment.copy(buf, 0, b.data(), unit.from() * 4, unit.length() * 4);
-    }
-
-    private void releaseParams(int u) {
-        if (!gathered[u + 1]) return;
-        Range unit = sh.unit(u), mine = sh.owned(u, rank);
-        if (mine.from() > unit.from()) PageMemory.release(slice(params, unit.from(), mine.from()));
-        if (unit.to() > mine.to()) PageMemory.release(slice(params, mine.to(), unit.to()));
-        gathered[u + 1] = false;
+        finishPrefetch();
+        int slot = freeSlot();
+        if (slot < 0) throw new IllegalStateException("rank " + rank + ": no free gather buffer for unit " + u);
+        MemorySegment buf = slots[slot];
+        startGather(u, b, buf).await();
+        if (keep) MemorySegment.copy(buf, 0, b.data(), sh.unit(u).from() * 4, sh.unit(u).length() * 4);
     }
 
     @Override
