@@ -53,9 +53,11 @@ class Q8Test {
         }
     }
 
-    @Test
-    void matvecQ8MatchesF32MatvecOfTheDequantizedWeights() {
-        int rows = 50, cols = 256;
+    /** Row counts that leave chunks of odd and even length, and a lone row (rows are paired within a chunk). */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 50, 51})
+    void matvecQ8MatchesF32MatvecOfTheDequantizedWeights(int rows) {
+        int cols = 256;
         try (Arena arena = Arena.ofShared()) {
             MemorySegment w = random(arena, rows * cols, 2), x = random(arena, cols + 3, 3);
             Q8Tensor q = Q8Tensor.quantize(w, rows, cols, arena);
