@@ -38,6 +38,8 @@ final class Gemm {
     /** Per-thread packing buffers, allocated once per worker thread. */
     private static final class Scratch {
         final float[] a = new float[MC * KC];
+        /** MR rows of A as read from memory, before packAk transposes them. */
+        final float[] rows = new float[MR * KC];
         final float[] b = new float[KC * NC];
         /** The C tile the micro-kernel works on (MR rows of NR floats): copied in from C and back out. */
         final float[] tile = new float[MR * NR];
@@ -93,13 +95,13 @@ final class Gemm {
                 packB(b, bOff + pc * bRs + jc * bCs, bRs, bCs, kc, nc, s.b);
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
-                    packA(a, aOff + ic * aRs + pc * aCs, aRs, aCs, mc, kc, s.a);
+                    packA(a, aOff + ic * aRs + pc * aCs, aRs, aCs, mc, kc, s);
                     for (int jr = 0; jr < nc; jr += NR) {
                         int nr = Math.min(NR, nc - jr);
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
                             long co = cOff + (ic + ir) * cRs + jc + jr;
-                            tile(s, ir * kc, aCs == 1 ? 1 : MR, aCs == 1 ? kc : 1, jr * kc, kc, c, co, cRs, mr, nr);
+                            tile(s, ir * kc, jr * kc, kc, c, co, cRs, mr, nr);
                         }
                     }
                 }
@@ -108,19 +110,24 @@ final class Gemm {
     }
 
     /**
-     * Packs A rows into MR-row micro-panels of MR*kc floats at p*MR*kc. When A's rows are
-     * contiguous in k (cs == 1) a panel is row-major, element (i, k) at i*kc + k, so packing is
-     * MR bulk copies; otherwise (a transposed A, contiguous in i) it is k-major, (i, k) at k*MR + i,
-     * read MR neighbours at a time. The micro-kernel takes either layout through its strides.
+     * Packs A rows into MR-row micro-panels of MR*kc floats at p*MR*kc, k-major: element (i, k) at
+     * k*MR + i, so the micro-kernel reads its MR values of A for each k at constant offsets (with
+     * the layout a runtime stride, C2 kept six bounds checks and an imul in the k loop). When A's
+     * rows are contiguous in k (cs == 1) they are bulk-copied first and transposed from the heap
+     * copy; otherwise (a transposed A, contiguous in i) MR neighbours are read at a time.
      * Short panels are zero-padded.
      */
-    private static void packA(MemorySegment a, long off, long rs, long cs, int mc, int kc, float[] ap) {
+    private static void packA(MemorySegment a, long off, long rs, long cs, int mc, int kc, Scratch s) {
+        float[] ap = s.a, tmp = s.rows;
         for (int p = 0; p * MR < mc; p++) {
             int rows = Math.min(MR, mc - p * MR), base = p * MR * kc;
             if (rows < MR) java.util.Arrays.fill(ap, base, base + MR * kc, 0f);
             long rowOff = off + (long) p * MR * rs;
             if (cs == 1) {
-                for (int i = 0; i < rows; i++) MemorySegment.copy(a, JAVA_FLOAT, (rowOff + i * rs) * 4, ap, base + i * kc, kc);
+                for (int i = 0; i < rows; i++) MemorySegment.copy(a, JAVA_FLOAT, (rowOff + i * rs) * 4, tmp, i * kc, kc);
+                for (int i = 0; i < rows; i++) {
+                    for (int k = 0; k < kc; k++) ap[base + k * MR + i] = tmp[i * kc + k];
+                }
             } else {
                 for (int k = 0; k < kc; k++) {
                     long r = rowOff + k * cs;
@@ -160,43 +167,42 @@ final class Gemm {
      * the kernel small enough for C2 to inline every vector load and store: with MemorySegment
      * accesses it hit NodeCountInliningCutoff and boxed all 24 accumulators on every call.
      */
-    private static void tile(Scratch s, int ao, int aK, int aI, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr) {
+    private static void tile(Scratch s, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr) {
         float[] t = s.tile;
         for (int i = 0; i < mr; i++) MemorySegment.copy(c, JAVA_FLOAT, (co + i * cRs) * 4, t, i * NR, nr);
-        kernel(s.a, ao, aK, aI, s.b, bo, kc, t);
+        kernel(s.a, ao, s.b, bo, kc, t);
         for (int i = 0; i < mr; i++) MemorySegment.copy(t, i * NR, c, JAVA_FLOAT, (co + i * cRs) * 4, nr);
     }
 
     /**
      * The micro-kernel: the 6 x (4 vectors) tile t (row stride NR) += the product of an A
-     * micro-panel (element (i, k) at ao + k*aK + i*aI, either packed layout) and a B micro-panel of
-     * depth kc. Per k: 4 vector loads of B, 6 broadcasts of A, 24 independent FMAs.
+     * micro-panel (element (i, k) at ao + k*MR + i) and a B micro-panel of depth kc. Per k: 4
+     * vector loads of B, 6 broadcasts of A, 24 independent FMAs.
      */
-    private static void kernel(float[] ap, int ao, int aK, int aI, float[] bp, int bo, int kc, float[] t) {
+    private static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] t) {
         FloatVector c00 = ld(t, 0), c01 = ld(t, L), c02 = ld(t, 2 * L), c03 = ld(t, 3 * L);
         FloatVector c10 = ld(t, NR), c11 = ld(t, NR + L), c12 = ld(t, NR + 2 * L), c13 = ld(t, NR + 3 * L);
         FloatVector c20 = ld(t, 2 * NR), c21 = ld(t, 2 * NR + L), c22 = ld(t, 2 * NR + 2 * L), c23 = ld(t, 2 * NR + 3 * L);
         FloatVector c30 = ld(t, 3 * NR), c31 = ld(t, 3 * NR + L), c32 = ld(t, 3 * NR + 2 * L), c33 = ld(t, 3 * NR + 3 * L);
         FloatVector c40 = ld(t, 4 * NR), c41 = ld(t, 4 * NR + L), c42 = ld(t, 4 * NR + 2 * L), c43 = ld(t, 4 * NR + 3 * L);
         FloatVector c50 = ld(t, 5 * NR), c51 = ld(t, 5 * NR + L), c52 = ld(t, 5 * NR + 2 * L), c53 = ld(t, 5 * NR + 3 * L);
-        int a1o = aI, a2o = 2 * aI, a3o = 3 * aI, a4o = 4 * aI, a5o = 5 * aI;
         for (int k = 0; k < kc; k++) {
-            int bi = bo + k * NR, ai = ao + k * aK;
+            int bi = bo + k * NR, ai = ao + k * MR;
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
             FloatVector b2 = FloatVector.fromArray(S, bp, bi + 2 * L);
             FloatVector b3 = FloatVector.fromArray(S, bp, bi + 3 * L);
             FloatVector a0 = FloatVector.broadcast(S, ap[ai]);
             c00 = b0.fma(a0, c00); c01 = b1.fma(a0, c01); c02 = b2.fma(a0, c02); c03 = b3.fma(a0, c03);
-            FloatVector a1 = FloatVector.broadcast(S, ap[ai + a1o]);
+            FloatVector a1 = FloatVector.broadcast(S, ap[ai + 1]);
             c10 = b0.fma(a1, c10); c11 = b1.fma(a1, c11); c12 = b2.fma(a1, c12); c13 = b3.fma(a1, c13);
-            FloatVector a2 = FloatVector.broadcast(S, ap[ai + a2o]);
+            FloatVector a2 = FloatVector.broadcast(S, ap[ai + 2]);
             c20 = b0.fma(a2, c20); c21 = b1.fma(a2, c21); c22 = b2.fma(a2, c22); c23 = b3.fma(a2, c23);
-            FloatVector a3 = FloatVector.broadcast(S, ap[ai + a3o]);
+            FloatVector a3 = FloatVector.broadcast(S, ap[ai + 3]);
             c30 = b0.fma(a3, c30); c31 = b1.fma(a3, c31); c32 = b2.fma(a3, c32); c33 = b3.fma(a3, c33);
-            FloatVector a4 = FloatVector.broadcast(S, ap[ai + a4o]);
+            FloatVector a4 = FloatVector.broadcast(S, ap[ai + 4]);
             c40 = b0.fma(a4, c40); c41 = b1.fma(a4, c41); c42 = b2.fma(a4, c42); c43 = b3.fma(a4, c43);
-            FloatVector a5 = FloatVector.broadcast(S, ap[ai + a5o]);
+            FloatVector a5 = FloatVector.broadcast(S, ap[ai + 5]);
             c50 = b0.fma(a5, c50); c51 = b1.fma(a5, c51); c52 = b2.fma(a5, c52); c53 = b3.fma(a5, c53);
         }
         c00.intoArray(t, 0); c01.intoArray(t, L); c02.intoArray(t, 2 * L); c03.intoArray(t, 3 * L);
