@@ -308,6 +308,11 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         reduceScatter(unit);
     }
 
+    /**
+     * One MPI_Test on a request in flight, which runs Open MPI's progress engine for all of them:
+     * without it a prefetched gather moved only once the rank waited for it, so every wait also
+     * waited for the other rank to reach its own wait.
+     */
     @Override
     public void progress() {
         long t0 = System.nanoTime();
