@@ -5,7 +5,6 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -137,21 +136,21 @@ final class Gemm {
         }
     }
 
-    /** Packs B columns into NR-column micro-panels: element (k, j) of panel q at q*NR*kc + k*NR + j; short panels zero-padded. */
+    /**
+     * Packs B columns into NR-column micro-panels: element (k, j) of panel q at q*NR*kc + k*NR + j;
+     * short panels zero-padded. Rows contiguous in j are bulk copies, no vector code: the masked
+     * vector loads used here before were compiled with a failed intrinsic in some JVM runs
+     * (PrintInlining: {@code FloatVector$FBinOp::apply (virtual call)} in packB), and then every
+     * load allocated.
+     */
     private static void packB(MemorySegment b, long off, long rs, long cs, int kc, int nc, float[] bp) {
         for (int q = 0; q * NR < nc; q++) {
             int cols = Math.min(NR, nc - q * NR), base = q * NR * kc;
             long colOff = off + (long) q * NR * cs;
+            if (cols < NR) java.util.Arrays.fill(bp, base, base + NR * kc, 0f);
             if (cs == 1) {
-                for (int k = 0; k < kc; k++) {
-                    long r = (colOff + k * rs) * 4;
-                    for (int j = 0; j < NR; j += L) {
-                        VectorMask<Float> m = S.indexInRange(j, cols);
-                        FloatVector.fromMemorySegment(S, b, r + j * 4L, NO, m).intoArray(bp, base + k * NR + j);
-                    }
-                }
+                for (int k = 0; k < kc; k++) MemorySegment.copy(b, JAVA_FLOAT, (colOff + k * rs) * 4, bp, base + k * NR, cols);
             } else {
-                if (cols < NR) java.util.Arrays.fill(bp, base, base + NR * kc, 0f);
                 for (int j = 0; j < cols; j++) {
                     long col = colOff + j * cs;
                     for (int k = 0; k < kc; k++) bp[base + k * NR + j] = b.getAtIndex(JAVA_FLOAT, col + k * rs);
