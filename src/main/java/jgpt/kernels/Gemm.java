@@ -113,8 +113,8 @@ final class Gemm {
      * k*MR + i, so the micro-kernel reads its MR values of A for each k at constant offsets (with
      * the layout a runtime stride, C2 kept six bounds checks and an imul in the k loop). When A's
      * rows are contiguous in k (cs == 1) they are bulk-copied first and transposed from the heap
-     * copy; otherwise (a transposed A, contiguous in i) MR neighbours are read at a time.
-     * Short panels are zero-padded.
+     * copy; a transposed A (contiguous in i, rs == 1) is one bulk copy of MR neighbours per k, and
+     * any other strides are read element by element. Short panels are zero-padded.
      */
     private static void packA(MemorySegment a, long off, long rs, long cs, int mc, int kc, Scratch s) {
         float[] ap = s.a, tmp = s.rows;
@@ -127,6 +127,8 @@ final class Gemm {
                 for (int i = 0; i < rows; i++) {
                     for (int k = 0; k < kc; k++) ap[base + k * MR + i] = tmp[i * kc + k];
                 }
+            } else if (rs == 1) { // a transposed A (the weight gradient's doutᵀ): MR neighbours per k are contiguous
+                for (int k = 0; k < kc; k++) MemorySegment.copy(a, JAVA_FLOAT, (rowOff + k * cs) * 4, ap, base + k * MR, rows);
             } else {
                 for (int k = 0; k < kc; k++) {
                     long r = rowOff + k * cs;
