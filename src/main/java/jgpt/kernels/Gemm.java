@@ -3,7 +3,6 @@ package jgpt.kernels;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -20,7 +19,6 @@ import jdk.incubator.vector.VectorSpecies;
 final class Gemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
-    static final ByteOrder NO = ByteOrder.nativeOrder();
     static final int MR = 6;
     static final int NR = 4 * L;
     /** A KC-deep B micro-panel (KC x NR) stays in L1/L2 while MC/MR A micro-panels stream past it. */
@@ -37,7 +35,7 @@ final class Gemm {
     /** Per-thread packing buffers, allocated once per worker thread. */
     private static final class Scratch {
         final float[] a = new float[MC * KC];
-        /** MR rows of A as read from memory, before packAk transposes them. */
+        /** MR rows of A as read from memory, before packA transposes them. */
         final float[] rows = new float[MR * KC];
         final float[] b = new float[KC * NC];
         /** The C tile the micro-kernel works on (MR rows of NR floats): copied in from C and back out. */
