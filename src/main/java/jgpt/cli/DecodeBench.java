@@ -49,6 +49,10 @@ final class DecodeBench implements Callable<Integer> {
     @Option(names = "--rounds", defaultValue = "5", description = "Timed rounds after a warm-up round; the best and the median are reported (default ${DEFAULT-VALUE}).")
     int rounds;
 
+    @Option(names = "--segment", defaultValue = "16",
+            description = "Decode steps between two bandwidth sweeps: each round is compared with the bandwidth measured in the same seconds (default ${DEFAULT-VALUE}).")
+    int segment;
+
     @Option(names = "--threads", description = "Worker threads (default: available processors).")
     Integer threads;
 
@@ -60,7 +64,7 @@ final class DecodeBench implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (steps < 1 || rounds < 1) throw new UserError("--steps and --rounds must be >= 1");
+        if (steps < 1 || rounds < 1 || segment < 1) throw new UserError("--steps, --rounds and --segment must be >= 1");
         if (probeMib < 1) throw new UserError("--probe-mib must be >= 1, got " + probeMib);
         PrintWriter out = spec.commandLine().getOut();
         if (threads != null) {
@@ -78,14 +82,14 @@ final class DecodeBench implements Callable<Integer> {
                     layers, dim, heads, kv, hidden, vocab, model.numParams() / 1e6, Parallel.threads());
             Rounds f32 = decode(model, false, f32Bytes, probe), q8 = decode(model, true, q8Bytes, probe);
             double gbs = probe.bestGBs();
-            out.printf(Locale.ROOT, "read bandwidth: %.1f GB/s, the best of %d sweeps over %d MiB (one before and one after each decode round)%n",
-                    gbs, 2 * 2 * (rounds + 1), probeMib);
+            out.printf(Locale.ROOT, "read bandwidth: %.1f GB/s, the best of %d sweeps over %d MiB (one after every %d decode steps)%n",
+                    gbs, probe.sweeps(), probeMib, segment);
             out.printf(Locale.ROOT, "decode from position 1, %d steps a round, %d rounds; best (median):%n", steps, rounds);
             for (boolean isQ8 : new boolean[] {false, true}) {
                 Rounds r = isQ8 ? q8 : f32;
                 double bytes = isQ8 ? q8Bytes : f32Bytes, roof = gbs * 1e9 / bytes;
                 out.printf(Locale.ROOT, "%-5s %6.1f (%.1f) tokens/s, %.1f ms/token; reads %.2f MB/token; roofline %.1f tokens/s at the best sweep: %.0f%% (%.0f%%);"
-                                + " against the sweeps around each round: %.0f%% (%.0f%%)%s%n",
+                                + " against the mean sweep during each round: %.0f%% (%.0f%%)%s%n",
                         isQ8 ? "Q8_0" : "f32", r.best(), r.median(), 1e3 / r.best(), bytes / 1e6, roof, 100 * r.best() / roof, 100 * r.median() / roof,
                         100 * r.bestFraction(), 100 * r.medianFraction(),
                         isQ8 ? String.format(Locale.ROOT, "; %.2fx (%.2fx) f32", r.best() / f32.best(), r.median() / f32.median()) : "");
@@ -96,11 +100,11 @@ final class DecodeBench implements Callable<Integer> {
     }
 
     /**
-     * Per timed round: decode tokens/s, and the fraction of the read bandwidth it used, against the
-     * faster of the sweeps just before and just after that round (this machine's bandwidth drifts
-     * by 10-40% within minutes, so a round is best compared with the memory it actually had; the
-     * faster sweep, because a single sweep is sometimes stalled by a neighbour: one came out at a
-     * fifth of the others).
+     * Per timed round: decode tokens/s, and the fraction of the read bandwidth it used: the round's
+     * decode bandwidth (weight bytes over decode time) against the mean of the sweeps taken between
+     * its segments of {@link #segment} steps. This machine's bandwidth drifts by 10-40% within
+     * minutes (a 1 GiB sweep measured 16 GB/s in one hour and 11 the next), so a round is best
+     * compared with the memory it actually had, measured in the same seconds.
      */
     record Rounds(double[] tps, double[] fraction) {
         double best() { return max(tps); }
@@ -119,22 +123,31 @@ final class DecodeBench implements Callable<Integer> {
         }
     }
 
-    /** Decode rounds from position 1 on, the first one untimed (it warms the JIT), each between two sweeps. */
+    /**
+     * Decode rounds from position 1 on, the first one untimed (it warms the JIT), with a sweep
+     * before the first segment and after every segment; tokens/s counts decode time only.
+     */
     private Rounds decode(Llama model, boolean q8, double bytesPerToken, BandwidthProbe probe) {
         int vocabSize = model.config().vocabSize();
         try (LlamaDecoder dec = new LlamaDecoder(model, q8); KVCache cache = dec.newCache()) {
             double[] tps = new double[rounds], fraction = new double[rounds];
             for (int round = -1; round < rounds; round++) {
-                double before = probe.sweep();
                 cache.reset();
                 dec.prefill(cache, new int[] {1}, 0, 1);
-                long t0 = System.nanoTime();
-                for (int i = 0; i < steps; i++) dec.step(cache, (i * 31) % vocabSize);
-                double t = steps / ((System.nanoTime() - t0) / 1e9);
-                double after = probe.sweep();
+                double sweptGBs = probe.sweep();
+                int sweeps = 1;
+                long decodeNanos = 0;
+                for (int i = 0; i < steps; ) {
+                    int end = Math.min(steps, i + segment);
+                    long t0 = System.nanoTime();
+                    for (; i < end; i++) dec.step(cache, (i * 31) % vocabSize);
+                    decodeNanos += System.nanoTime() - t0;
+                    sweptGBs += probe.sweep();
+                    sweeps++;
+                }
                 if (round < 0) continue;
-                tps[round] = t;
-                fraction[round] = t * bytesPerToken / (Math.max(before, after) * 1e9);
+                tps[round] = steps / (decodeNanos / 1e9);
+                fraction[round] = tps[round] * bytesPerToken / (sweptGBs / sweeps * 1e9);
             }
             return new Rounds(tps, fraction);
         }
@@ -143,8 +156,8 @@ final class DecodeBench implements Callable<Integer> {
     /**
      * Read bandwidth over 1 GiB by default (much larger than any cache): parallel vector sums, written for
      * speed (a plain counted loop per 256 KiB chunk, two accumulators; {@code i + L <= n} loop
-     * conditions, as in Vec.sum, streamed a third slower here). Allocated once and swept around
-     * each decode round; the roofline uses the best sweep of the whole run.
+     * conditions, as in Vec.sum, streamed a third slower here). Allocated once and swept
+     * after every decode segment; the roofline uses the best sweep of the whole run.
      */
     private static final class BandwidthProbe implements AutoCloseable {
         private static final long CHUNK = 1 << 16;
@@ -153,6 +166,7 @@ final class DecodeBench implements Callable<Integer> {
         private final MemorySegment m;
         private final float[] sink;
         private double best;
+        private int sweeps;
 
         BandwidthProbe(long bytes) {
             N = Math.max(CHUNK, bytes / 4 / CHUNK * CHUNK);
@@ -163,6 +177,7 @@ final class DecodeBench implements Callable<Integer> {
             });
             sweep(); // untimed: lets the JIT compile the loop
             best = 0;
+            sweeps = 0;
         }
 
         /** One sweep; returns its GB/s. */
@@ -184,11 +199,16 @@ final class DecodeBench implements Callable<Integer> {
             if (sink[0] != CHUNK) throw new IllegalStateException("bandwidth probe summed " + sink[0] + ", expected " + CHUNK);
             double gbs = N * 4 / sec / 1e9;
             best = Math.max(best, gbs);
+            sweeps++;
             return gbs;
         }
 
         double bestGBs() {
             return best;
+        }
+
+        int sweeps() {
+            return sweeps;
         }
 
         @Override

@@ -16,7 +16,7 @@ class DecodeBenchTest {
         StringWriter out = new StringWriter();
         CommandLine cl = new CommandLine(new DecodeBench()).setOut(new PrintWriter(out));
         assertThat(cl.execute("--layers", "2", "--dim", "64", "--heads", "4", "--kv-heads", "2", "--hidden", "96",
-                "--vocab", "128", "--steps", "8", "--rounds", "3", "--probe-mib", "16", "--threads", "1")).isZero();
+                "--vocab", "128", "--steps", "8", "--rounds", "3", "--segment", "3", "--probe-mib", "16", "--threads", "1")).isZero();
         String text = out.toString();
         System.out.print(text);
         Matcher bw = Pattern.compile("read bandwidth: ([0-9.]+) GB/s").matcher(text);
@@ -26,7 +26,7 @@ class DecodeBenchTest {
         long weights = 2L * (128 * 64 + 64 * 64 + 192 * 64 + 64 * 96) + 128 * 64;
         assertThat(text).contains(String.format(java.util.Locale.ROOT, "reads %.2f MB/token", weights * 4 / 1e6))
                 .containsPattern("f32 +[0-9.]+ \\([0-9.]+\\) tokens/s.*roofline [0-9.]+ tokens/s at the best sweep: [0-9]+% \\([0-9]+%\\);"
-                        + " against the sweeps around each round: [0-9]+% \\([0-9]+%\\)")
+                        + " against the mean sweep during each round: [0-9]+% \\([0-9]+%\\)")
                 .containsPattern("Q8_0 +[0-9.]+ \\([0-9.]+\\) tokens/s.*: [0-9]+% \\([0-9]+%\\); [0-9.]+x \\([0-9.]+x\\) f32");
     }
 
@@ -35,6 +35,6 @@ class DecodeBenchTest {
         StringWriter err = new StringWriter();
         CommandLine cl = new CommandLine(new DecodeBench()).setErr(new PrintWriter(err));
         assertThat(cl.execute("--steps", "0")).isNotZero();
-        assertThat(err.toString()).contains("--steps and --rounds must be >= 1");
+        assertThat(err.toString()).contains("--steps, --rounds and --segment must be >= 1");
     }
 }
