@@ -42,7 +42,9 @@ final class TrainBench implements Callable<Integer> {
     Integer seqLen;
     @Option(names = "--steps", defaultValue = "10", description = "timed steps (default ${DEFAULT-VALUE})")
     int steps;
-    @Option(names = "--warmup", defaultValue = "3", description = "untimed warm-up steps (default ${DEFAULT-VALUE})")
+    @Option(names = "--warmup", defaultValue = "3",
+            description = "untimed warm-up steps, at least; more follow while a step still allocates over 256 KiB of heap"
+                    + " (code the JIT has not compiled yet), up to 10 times this many (default ${DEFAULT-VALUE})")
     int warmup;
     @Option(names = "--threads", description = "worker threads (default: the preset's, else available processors)")
     Integer threads;
@@ -57,6 +59,14 @@ final class TrainBench implements Callable<Integer> {
 
     @Option(names = "--rounds", defaultValue = "3", description = "With --nproc: rounds of 1 process then N ranks, back to back (default ${DEFAULT-VALUE}).")
     int rounds;
+
+    /**
+     * A warm-up step that allocates more than this is still running code C2 has not compiled (the
+     * Vector API's fallbacks allocate per operation); a compiled step allocates ~28 KiB at the
+     * Austen shape. With 3 fixed warm-up steps, 5 of 8 runs there still allocated 0.3-8 MB per
+     * timed step (JFR: AdamW.update, LayerNorm, Gemm.kernel in their fallbacks); with 20, none did.
+     */
+    private static final long SETTLED_STEP_BYTES = 256 << 10;
 
     @Override
     public Integer call() {
@@ -82,6 +92,7 @@ final class TrainBench implements Callable<Integer> {
         double firstLoss = 0, lastLoss = 0;
         long allocBytes;
         long rssBytes;
+        int warmedUp = 0;
         long nonEmbedding, params;
         try (LanguageModel model = LanguageModel.create(mc);
              AdamW adam = new AdamW(model.params(), model.grads(), cfg.beta1(), cfg.beta2(), 1e-8, cfg.weightDecay())) {
@@ -93,28 +104,29 @@ final class TrainBench implements Callable<Integer> {
                     - (long) (mc.paddedVocab() - mc.vocabSize()) * C * (mc.tied() ? 1 : 2);
             flopsPerToken = 6 * nonEmbedding + 12L * mc.nLayer() * C * T;
             System.out.printf("jgpt bench train: %s, %d layers, %d heads, %d dims, vocab %d, %,d parameters (%,d without wpe and padding),"
-                            + " B=%d T=%d, threads=%d, %d warm-up + %d timed steps%n",
+                            + " B=%d T=%d, threads=%d, >= %d warm-up + %d timed steps%n",
                     config, mc.nLayer(), mc.nHead(), mc.nEmbd(), mc.vocabSize(), model.numParams(), nonEmbedding,
                     B, T, k, warmup, steps);
             int[] inputs = new int[B * T], targets = new int[B * T];
             int[] tokens = new int[B * T + 1];
             var mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-            long alloc0 = 0;
             long[] t = new long[4];
-            for (int s = 0; s < warmup + steps; s++) {
-                for (int i = 0; i < tokens.length; i++) tokens[i] = rng.nextInt(vocab);
-                System.arraycopy(tokens, 0, inputs, 0, B * T);
-                System.arraycopy(tokens, 1, targets, 0, B * T);
-                if (s == warmup) alloc0 = mx.getTotalThreadAllocatedBytes();
-                float loss = step(model, adam, inputs, targets, B, T, cfg, s + 1, t);
-                if (s >= warmup) {
-                    int i = s - warmup;
-                    fwd[i] = (t[1] - t[0]) / 1e6;
-                    bwd[i] = (t[2] - t[1]) / 1e6;
-                    opt[i] = (t[3] - t[2]) / 1e6;
-                    if (i == 0) firstLoss = loss;
-                    lastLoss = loss;
-                }
+            for (boolean warming = warmup > 0; warming; ) {
+                long a0 = mx.getTotalThreadAllocatedBytes();
+                randomBatch(rng, vocab, tokens, inputs, targets);
+                step(model, adam, inputs, targets, B, T, cfg, ++warmedUp, t);
+                long stepAlloc = mx.getTotalThreadAllocatedBytes() - a0;
+                warming = warmedUp < warmup || (stepAlloc > SETTLED_STEP_BYTES && warmedUp < 10 * warmup);
+            }
+            long alloc0 = mx.getTotalThreadAllocatedBytes();
+            for (int i = 0; i < steps; i++) {
+                randomBatch(rng, vocab, tokens, inputs, targets);
+                float loss = step(model, adam, inputs, targets, B, T, cfg, warmedUp + i + 1, t);
+                fwd[i] = (t[1] - t[0]) / 1e6;
+                bwd[i] = (t[2] - t[1]) / 1e6;
+                opt[i] = (t[3] - t[2]) / 1e6;
+                if (i == 0) firstLoss = loss;
+                lastLoss = loss;
             }
             allocBytes = mx.getTotalThreadAllocatedBytes() - alloc0;
             rssBytes = vmHwm();
@@ -148,15 +160,15 @@ final class TrainBench implements Callable<Integer> {
         System.out.printf("MFU:        %.1f%% of %.1f GFLOPS (sgemm %d³ on %d threads, best of before/after: %.1f / %.1f)%n",
                 100 * mfu, peakGflops, sgemmSize, k, Math.max(peak0.bestGflops(), peak0.warmGflops()),
                 Math.max(peak1.bestGflops(), peak1.warmGflops()));
-        System.out.printf("peak RSS:   %.2f GiB (VmHWM); heap allocated per timed step: %.1f KiB (all threads)%n",
-                rssBytes / (double) (1L << 30), allocPerStep / 1024);
+        System.out.printf("peak RSS:   %.2f GiB (VmHWM); heap allocated per timed step: %.1f KiB (all threads), after %d warm-up steps%n",
+                rssBytes / (double) (1L << 30), allocPerStep / 1024, warmedUp);
         System.out.printf("load average: %s (start), %s (end)%n", load0, load1);
 
         ObjectNode j = new ObjectMapper().createObjectNode();
         j.put("bench", "train").put("impl", "jgpt").put("config", config.toString())
                 .put("n_layer", mc.nLayer()).put("n_head", mc.nHead()).put("n_embd", mc.nEmbd())
                 .put("vocab", mc.vocabSize()).put("batch_size", B).put("seq_len", T).put("threads", k)
-                .put("warmup", warmup).put("steps", steps).put("params", params).put("params_no_wpe", nonEmbedding)
+                .put("warmup", warmedUp).put("steps", steps).put("params", params).put("params_no_wpe", nonEmbedding)
                 .put("ms_per_step", total[best]).put("forward_ms", fwd[best]).put("backward_ms", bwd[best])
                 .put("optimizer_ms", opt[best]).put("mean_ms_per_step", meanMs).put("mean_forward_ms", mean(fwd))
                 .put("mean_backward_ms", mean(bwd)).put("mean_optimizer_ms", mean(opt))
@@ -173,6 +185,13 @@ final class TrainBench implements Callable<Integer> {
      * One training step as Trainer does it (one micro-batch): zero grads, forward, backward, clip,
      * AdamW. t receives the nanoTime before forward, after forward, after backward, after the optimizer.
      */
+    /** Random tokens: inputs and targets are the same sequence shifted by one. */
+    private static void randomBatch(Rng rng, int vocab, int[] tokens, int[] inputs, int[] targets) {
+        for (int i = 0; i < tokens.length; i++) tokens[i] = rng.nextInt(vocab);
+        System.arraycopy(tokens, 0, inputs, 0, inputs.length);
+        System.arraycopy(tokens, 1, targets, 0, targets.length);
+    }
+
     private static float step(LanguageModel model, AdamW adam, int[] inputs, int[] targets, int B, int T, TrainConfig cfg,
                               int stepNo, long[] t) {
         t[0] = System.nanoTime();
