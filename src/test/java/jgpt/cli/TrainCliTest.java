@@ -50,6 +50,9 @@ class TrainCliTest {
         com.fasterxml.jackson.databind.JsonNode json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(lines[lines.length - 1]);
         assertThat(json.path("first_loss").asDouble()).isBetween(3.0, 4.5);
         assertThat(json.path("ms_per_step").asDouble()).isPositive();
+        // --warmup 1 is a minimum: more steps while one still allocates (uncompiled code), at most 10
+        assertThat(json.path("warmup").asInt()).isBetween(1, 10);
+        assertThat(json.path("alloc_bytes_per_step").isNumber()).isTrue();
 
         Result d = jgpt("bench", "train", "--config", cfg.toString(), "--vocab", "40", "--nproc", "2");
         assertThat(d.code()).isEqualTo(2);
