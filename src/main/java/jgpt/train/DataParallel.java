@@ -32,9 +32,10 @@ import jgpt.model.GPT;
  *
  * <p>Sharded strategies keep the model's full-size buffers (so the model and AdamW index them as
  * usual) but only the owned ranges stay resident: the rest is released to the OS with
- * {@link PageMemory#release} (it reads as zeros afterwards). Accumulation needs no extra buffer:
- * non-owned gradients are zero before each unit's backward, so the reduce-scatter of (owned
- * accumulated + local) sums to exactly accumulated + Σ local on the owner.
+ * {@link PageMemory#release} (it reads as zeros afterwards). A unit's backward adds its gradients
+ * into a reduce-scatter send buffer that holds zeros but for this rank's accumulated shard, so the
+ * reduce-scatter sums to exactly accumulated + Σ local on the owner: accumulation needs no extra
+ * buffer.
  *
  * <p>Gradients are not divided here: the trainer scales backward by 1/(accum × world), so summing
  * over ranks gives the mean over the global batch.
@@ -59,11 +60,18 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
     private final MemorySegment[] slots;
     /** By unit index u+1: the slot holding unit u while gathered or arriving, else -1. */
     private final int[] slotOf;
-    /** Two slots of reduce-scatter buffers: a unit's reduce-scatter runs while the next unit's backward computes. */
+    /**
+     * Two slots of reduce-scatter buffers: a unit's reduce-scatter runs while the next unit's
+     * backward computes. The backward adds a unit's gradients into its send slot in place
+     * ({@link FlatBuffer#redirect}), so the full gradient buffer's non-owned pages, returned to
+     * the OS, are never touched again: writing them re-faulted every page each backward.
+     */
     private final MemorySegment[] send = new MemorySegment[2], recv = new MemorySegment[2];
     private final Comm.Request[] rsPending = new Comm.Request[2];
     private final int[] rsUnit = new int[2];
     private int rsNext;
+    /** By unit index u+1: the send slot unit u's backward is writing its gradients into, else -1. */
+    private final int[] gradSlotOf;
     private final List<Range> owned;
 
     // DDP buckets
@@ -106,6 +114,8 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         for (int i = 0; i < slots.length; i++) slots[i] = arena.allocate(padded * 4, 64);
         slotOf = new int[L + 2];
         java.util.Arrays.fill(slotOf, -1);
+        gradSlotOf = new int[L + 2];
+        java.util.Arrays.fill(gradSlotOf, -1);
         if (strategy.shardsGrads()) {
             for (int i = 0; i < 2; i++) {
                 send[i] = arena.allocate(padded * 4, 64);
@@ -289,6 +299,7 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
 
     @Override
     public void beforeBackward(int unit) {
+        if (strategy.shardsGrads() && !(unit == -1 && tied)) mountGradients(unit);
         if (!strategy.shardsParams()) return;
         if (unit == -1) return; // the embedding's backward reads no parameters
         if (unit == L && tied) ensureGathered(-1);
@@ -343,35 +354,66 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
     // ------------------------------------------------------------------ sharded
 
     /**
-     * Starts the reduce-scatter of unit u's gradients (final once its backward is done) into the
-     * next slot, first completing the one that used that slot two units ago.
+     * Before unit u's backward: the next send slot (its previous reduce-scatter completed first)
+     * takes the unit's gradients, zero but for this rank's accumulated shard, and the model's
+     * gradient views of the unit point into it.
      */
-    private void reduceScatter(int u) {
+    private void mountGradients(int u) {
+        int slot = takeSendSlot();
         long t0 = System.nanoTime();
+        Range unit = sh.unit(u), mine = sh.owned(u, rank);
+        MemorySegment g = send[slot].asSlice(0, sh.per(u) * world * 4);
+        g.fill((byte) 0);
+        MemorySegment.copy(grads.data(), mine.from() * 4, g, (mine.from() - unit.from()) * 4, mine.length() * 4);
+        grads.redirect(unit.from(), unit.to(), g);
+        gradSlotOf[u + 1] = slot;
+        commNanos += System.nanoTime() - t0;
+    }
+
+    /** The next send slot, once the reduce-scatter that used it two units ago has completed. */
+    private int takeSendSlot() {
         int slot = rsNext;
         rsNext ^= 1;
         completeReduceScatter(slot);
+        return slot;
+    }
+
+    /**
+     * Starts the reduce-scatter of unit u's gradients (final once its backward is done) from the
+     * send slot they were written into. A tied wte, which the head's backward adds into before
+     * the embedding's, was written in the full buffer instead: it is copied into a slot here and
+     * its non-owned pages are returned to the OS.
+     */
+    private void reduceScatter(int u) {
+        boolean inPlace = gradSlotOf[u + 1] >= 0;
+        int slot = inPlace ? gradSlotOf[u + 1] : takeSendSlot();
+        long t0 = System.nanoTime();
         Range unit = sh.unit(u);
         long per = sh.per(u);
         MemorySegment src = send[slot].asSlice(0, per * world * 4);
-        MemorySegment.copy(grads.data(), unit.from() * 4, src, 0, unit.length() * 4);
-        src.asSlice(unit.length() * 4).fill((byte) 0);
+        if (inPlace) {
+            grads.restore(unit.from(), unit.to());
+            gradSlotOf[u + 1] = -1;
+        } else {
+            MemorySegment.copy(grads.data(), unit.from() * 4, src, 0, unit.length() * 4);
+            src.asSlice(unit.length() * 4).fill((byte) 0);
+            Range mine = sh.owned(u, rank);
+            if (mine.from() > unit.from()) PageMemory.release(slice(grads, unit.from(), mine.from()));
+            if (unit.to() > mine.to()) PageMemory.release(slice(grads, mine.to(), unit.to()));
+        }
         rsPending[slot] = comm.reduceScatterSumAsync(src, recv[slot].asSlice(0, per * 4), per);
         rsUnit[slot] = u;
         commNanos += System.nanoTime() - t0;
     }
 
-    /** Waits for the slot's reduce-scatter: owned gradients = the reduced sum, the rest zero and returned to the OS. */
+    /** Waits for the slot's reduce-scatter: this rank's shard of the unit's gradients = the reduced sum. */
     private void completeReduceScatter(int slot) {
         Comm.Request r = rsPending[slot];
         if (r == null) return;
         long t0 = System.nanoTime();
         r.await();
         rsPending[slot] = null;
-        int u = rsUnit[slot];
-        Range unit = sh.unit(u), mine = sh.owned(u, rank);
-        if (mine.from() > unit.from()) PageMemory.release(slice(grads, unit.from(), mine.from()));
-        if (unit.to() > mine.to()) PageMemory.release(slice(grads, mine.to(), unit.to()));
+        Range mine = sh.owned(rsUnit[slot], rank);
         MemorySegment.copy(recv[slot], 0, grads.data(), mine.from() * 4, mine.length() * 4);
         commNanos += System.nanoTime() - t0;
     }
