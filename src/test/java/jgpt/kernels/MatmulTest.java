@@ -12,8 +12,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Matmul against double-precision loops on odd sizes (edges of the 6 x 64 micro-tile, K blocks of
- * 256). Tolerance: a float32 sum of K products, each rounded once (FMA), is within
+ * Matmul against double-precision loops on odd sizes (edges of the 6 x 64 micro-tile, and more
+ * than one K block of 512 in each of the three products). Tolerance: a float32 sum of K products,
+ * each rounded once (FMA), is within
  * γ_{K+1} = (K+1)·u of Σ|terms| (Higham's bound for recursive summation), so the check is rigorous,
  * not tuned.
  */
@@ -26,7 +27,7 @@ class MatmulTest {
     }
 
     @ParameterizedTest(name = "N={0} C={1} OC={2}")
-    @CsvSource({"1,7,65", "7,63,1", "65,257,63", "257,65,7", "63,1,257", "13,300,130"})
+    @CsvSource({"1,7,65", "7,63,1", "65,257,63", "257,65,7", "63,1,257", "13,300,130", "5,600,70", "9,40,700", "530,9,11"})
     void forwardAndBackwardMatchLoops(int N, int C, int OC) {
         Random r = new Random(N * 1000 + C * 10 + OC);
         float[] x = randn(r, N * C), w = randn(r, OC * C), b = randn(r, OC), dout = randn(r, N * OC);
