@@ -112,16 +112,16 @@ public final class Sharding {
     /**
      * Upper bound of the bytes FSDP or ZeRO-2 hold only while units are in use: the gather slots
      * of a padded unit each (FSDP three, which the model reads in place; ZeRO-2 one), two
-     * reduce-scatter send buffers and two receive shards, and the non-owned gradients of up to
-     * three units in the gradient buffer (the one in backward and the two whose reduce-scatters
-     * are in flight).
+     * reduce-scatter send buffers (where backward writes a unit's gradients) and two receive
+     * shards, and the non-owned gradients of one unit in the gradient buffer (a tied wte, which
+     * the head's backward adds into before the embedding's; bounded by the largest unit).
      */
     public long transientBytes(Strategy s) {
         long padded = maxPer() * world;
         return switch (s) {
             case DDP -> 0;
-            case ZERO2 -> 4 * (3 * padded + 2 * maxPer() + 3 * maxUnit());
-            case FSDP -> 4 * (5 * padded + 2 * maxPer() + 3 * maxUnit());
+            case ZERO2 -> 4 * (3 * padded + 2 * maxPer() + maxUnit());
+            case FSDP -> 4 * (5 * padded + 2 * maxPer() + maxUnit());
         };
     }
 }

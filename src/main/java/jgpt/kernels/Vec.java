@@ -75,7 +75,8 @@ public final class Vec {
      * are faster, but using them here, for every kernel (together with new loop bounds everywhere),
      * coincided with training runs that allocated megabytes per step, so only the matvecs, where the
      * per-row reduction matters, write the permute tree inline ({@link Matmul}, {@link MatvecQ8}).
-     * (That garbage was later seen in 3 of 8 runs without the change too: docs/BENCHMARKS.md.)
+     * (That garbage turned out to be JIT warm-up lag, code not yet compiled by C2, which a longer
+     * warm-up removes; see docs/BENCHMARKS.md, "the per-step garbage was JIT warm-up lag".)
      */
     public static float sum(FloatVector v) {
         if (L == 16) {
