@@ -5,6 +5,7 @@ import static jgpt.kernels.Segs.randn;
 import static jgpt.kernels.Segs.seg;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
@@ -53,5 +54,46 @@ class DeterminismTest {
         Parallel.setThreads(2);
         float[][] two = run();
         for (int i = 0; i < 4; i++) assertThat(two[i]).as("matmul output %d", i).containsExactly(one[i]);
+    }
+
+    /**
+     * The decode matvecs (f32 and Q8_0) split rows into chunks and each chunk into four distant
+     * streams; a row's bits must not depend on where it falls (thread count, matrix height, the
+     * 1-3 leftover rows).
+     */
+    @Test
+    void matvecRowDoesNotDependOnSplitOrThreadCount() {
+        Random r = new Random(5);
+        int C = 77, OC = 263; // C: 4 whole vectors + a tail; OC: 65 groups of 4 + 3 leftover rows
+        float[] x = randn(r, C), w = randn(r, OC * C), b = randn(r, OC);
+        MemorySegment xs = seg(x), ws = seg(w), bs = seg(b);
+        float[] alone = new float[OC];
+        for (int o = 0; o < OC; o++) {
+            MemorySegment one = seg(new float[1]);
+            Matmul.matvec(one, 0, xs, 0, ws.asSlice((long) o * C * 4), bs.asSlice(o * 4L), C, 1);
+            alone[o] = arr(one, 1)[0];
+        }
+        for (int threads : new int[] {1, 2, 3}) {
+            Parallel.setThreads(threads);
+            MemorySegment out = seg(new float[OC]);
+            Matmul.matvec(out, 0, xs, 0, ws, bs, C, OC);
+            assertThat(arr(out, OC)).as("%d threads", threads).containsExactly(alone);
+        }
+        int cols = 2 * Q8Tensor.BLOCK;
+        Q8Tensor q = Q8Tensor.quantize(seg(randn(r, OC * cols)), OC, cols, Arena.ofAuto());
+        MemorySegment xq = seg(randn(r, cols));
+        float[] aloneQ = new float[OC];
+        for (int o = 0; o < OC; o++) {
+            MemorySegment one = seg(new float[1]);
+            Q8Tensor row = new Q8Tensor(1, cols, q.q().asSlice((long) o * cols, cols), q.scales().asSlice(o * 2L * 4, 2L * 4));
+            MatvecQ8.matvec(one, 0, row, xq, 0);
+            aloneQ[o] = arr(one, 1)[0];
+        }
+        for (int threads : new int[] {1, 2, 3}) {
+            Parallel.setThreads(threads);
+            MemorySegment out = seg(new float[OC]);
+            MatvecQ8.matvec(out, 0, q, xq, 0);
+            assertThat(arr(out, OC)).as("Q8_0, %d threads", threads).containsExactly(aloneQ);
+        }
     }
 }

@@ -53,7 +53,7 @@ class Q8Test {
         }
     }
 
-    /** Row counts that leave chunks of odd and even length, and a lone row (rows are paired within a chunk). */
+    /** Row counts that leave chunks with and without leftover rows, and a lone row (rows go in fours within a chunk). */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(ints = {1, 50, 51})
     void matvecQ8MatchesF32MatvecOfTheDequantizedWeights(int rows) {
