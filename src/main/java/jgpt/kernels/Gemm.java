@@ -32,6 +32,8 @@ final class Gemm {
     static final int MC = 20 * MR;
     /** Columns per packed B block; larger means A is repacked less often. */
     static final int NC = 2048;
+    /** Row blocks per thread at least, when A is tall enough for each to have 2+ micro-panels (see sharedB). */
+    private static final int BLOCKS_PER_THREAD = 8;
     /** Below this many multiply-adds a split over threads costs more than it saves. */
     private static final long PARALLEL_MIN_WORK = 1L << 18;
 
@@ -63,8 +65,12 @@ final class Gemm {
             serial(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, 0, M, 0, N, K, accumulate);
             return;
         }
-        // One part per thread along the longer side (whole micro-panels), so each part packs
-        // only its share of that side's operand.
+        if (mPanels >= threads * BLOCKS_PER_THREAD * 2) {
+            sharedB(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, M, N, K, accumulate, threads * BLOCKS_PER_THREAD);
+            return;
+        }
+        // Few rows: one part per thread along the longer side (whole micro-panels), so each part
+        // packs only its share of that side's operand.
         boolean splitN = nPanels * NR >= mPanels * MR ? nPanels >= threads || mPanels < threads : nPanels >= mPanels;
         int panels = splitN ? nPanels : mPanels, unit = splitN ? NR : MR, extent = splitN ? N : M;
         int parts = Math.min(threads, panels);
@@ -76,6 +82,43 @@ final class Gemm {
                 else serial(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, lo, hi, 0, N, K, accumulate);
             }
         });
+    }
+
+    /**
+     * The threads share each packed B block (all threads pack a part of it, into the caller's
+     * scratch) and take A's row blocks one at a time as they come free, each packing its own A
+     * block: a thread on a core that runs slower takes fewer blocks. Cutting C into one fixed part
+     * per thread instead left the faster core waiting at the end of every call: 2048³ on two
+     * threads ran 1.15-1.19x faster this way in noisy minutes, 1.00-1.05x in quiet ones (same JVM,
+     * alternating, same bits). A block is at most MC rows and there are at least
+     * {@code minBlocks}, so the last one is a small part of the work.
+     */
+    private static void sharedB(MemorySegment a, long aOff, long aRs, long aCs, MemorySegment b, long bOff, long bRs, long bCs,
+                                MemorySegment c, long cOff, long cRs, int M, int N, int K, boolean accumulate, int minBlocks) {
+        if (!accumulate) {
+            Parallel.forRange(M, 8, (s, e) -> {
+                for (int i = s; i < e; i++) Vec.zero(c, cOff + i * cRs, cOff + i * cRs + N);
+            });
+        }
+        if (K <= 0) return;
+        int mPanels = (M + MR - 1) / MR, blocks = Math.max(minBlocks, (mPanels + MC / MR - 1) / (MC / MR));
+        float[] bp = SCRATCH.get().b;
+        for (int jc = 0; jc < N; jc += NC) {
+            int nc = Math.min(NC, N - jc), jcf = jc;
+            for (int pc = 0; pc < K; pc += KC) {
+                int kc = Math.min(KC, K - pc), pcf = pc;
+                long bo = bOff + pc * bRs + jc * bCs;
+                Parallel.forRange((nc + NR - 1) / NR, 1, (q0, q1) -> packB(b, bo, bRs, bCs, kc, nc, bp, q0, q1));
+                Parallel.forEach(blocks, (k0, k1) -> {
+                    Scratch s = SCRATCH.get();
+                    for (int k = k0; k < k1; k++) {
+                        int m0 = (int) ((long) mPanels * k / blocks) * MR, m1 = Math.min(M, (int) ((long) mPanels * (k + 1) / blocks) * MR);
+                        packA(a, aOff + m0 * aRs + pcf * aCs, aRs, aCs, m1 - m0, kc, s);
+                        macro(s, bp, m1 - m0, nc, kc, c, cOff + m0 * cRs + jcf, cRs);
+                    }
+                });
+            }
+        }
     }
 
     /** C rows [m0, m1) x columns [n0, n1) on the calling thread; for callers already in parallel. */
@@ -94,19 +137,23 @@ final class Gemm {
             int nc = Math.min(NC, n1 - jc);
             for (int pc = 0; pc < K; pc += KC) {
                 int kc = Math.min(KC, K - pc);
-                packB(b, bOff + pc * bRs + jc * bCs, bRs, bCs, kc, nc, s.b);
+                packB(b, bOff + pc * bRs + jc * bCs, bRs, bCs, kc, nc, s.b, 0, (nc + NR - 1) / NR);
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     packA(a, aOff + ic * aRs + pc * aCs, aRs, aCs, mc, kc, s);
-                    for (int jr = 0; jr < nc; jr += NR) {
-                        int nr = Math.min(NR, nc - jr);
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            int mr = Math.min(MR, mc - ir);
-                            long co = cOff + (ic + ir) * cRs + jc + jr;
-                            tile(s, ir * kc, jr * kc, kc, c, co, cRs, mr, nr);
-                        }
-                    }
+                    macro(s, s.b, mc, nc, kc, c, cOff + ic * cRs + jc, cRs);
                 }
+            }
+        }
+    }
+
+    /** The packed A block in s.a (mc rows) times the packed B block bp (nc columns), added into C at co. */
+    private static void macro(Scratch s, float[] bp, int mc, int nc, int kc, MemorySegment c, long co, long cRs) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr);
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = Math.min(MR, mc - ir);
+                tile(s, bp, ir * kc, jr * kc, kc, c, co + ir * cRs + jr, cRs, mr, nr);
             }
         }
     }
@@ -142,14 +189,14 @@ final class Gemm {
     }
 
     /**
-     * Packs B columns into NR-column micro-panels: element (k, j) of panel q at q*NR*kc + k*NR + j;
+     * Packs B columns into NR-column micro-panels q0 to q1 - 1: element (k, j) of panel q at q*NR*kc + k*NR + j;
      * short panels zero-padded. Rows contiguous in j are bulk copies, no vector code: the masked
      * vector loads used here before were compiled with a failed intrinsic in some JVM runs
      * (PrintInlining: {@code FloatVector$FBinOp::apply (virtual call)} in packB), and then every
      * load allocated.
      */
-    private static void packB(MemorySegment b, long off, long rs, long cs, int kc, int nc, float[] bp) {
-        for (int q = 0; q * NR < nc; q++) {
+    private static void packB(MemorySegment b, long off, long rs, long cs, int kc, int nc, float[] bp, int q0, int q1) {
+        for (int q = q0; q < q1; q++) {
             int cols = Math.min(NR, nc - q * NR), base = q * NR * kc;
             long colOff = off + (long) q * NR * cs;
             if (cols < NR) java.util.Arrays.fill(bp, base, base + NR * kc, 0f);
@@ -165,16 +212,16 @@ final class Gemm {
     }
 
     /**
-     * C tile (mr x nr at float offset co, row stride cRs) += A micro-panel · B micro-panel: copied
+     * C tile (mr x nr at float offset co, row stride cRs) += A micro-panel (in s.a) · B micro-panel (in bp): copied
      * into the heap tile, the micro-kernel, copied back (for a partial tile, only its valid part;
      * the rest of the tile holds garbage that is never written out). Working on a heap array keeps
      * the kernel small enough for C2 to inline every vector load and store: with MemorySegment
      * accesses it hit NodeCountInliningCutoff and boxed all 24 accumulators on every call.
      */
-    private static void tile(Scratch s, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr) {
+    private static void tile(Scratch s, float[] bp, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr) {
         float[] t = s.tile;
         for (int i = 0; i < mr; i++) MemorySegment.copy(c, JAVA_FLOAT, (co + i * cRs) * 4, t, i * NR, nr);
-        kernel(s.a, ao, s.b, bo, kc, t);
+        kernel(s.a, ao, bp, bo, kc, t);
         for (int i = 0; i < mr; i++) MemorySegment.copy(t, i * NR, c, JAVA_FLOAT, (co + i * cRs) * 4, nr);
     }
 

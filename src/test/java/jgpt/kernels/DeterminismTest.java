@@ -57,6 +57,27 @@ class DeterminismTest {
     }
 
     /**
+     * A tall A goes through Gemm's shared-B path (row blocks taken one at a time by whichever thread
+     * is free, K over two blocks): C's bits must not depend on the thread count or on which thread
+     * took which block.
+     */
+    @Test
+    void sharedBGemmDoesNotDependOnThreadCount() {
+        Random r = new Random(9);
+        int M = 300, N = 70, K = 600;
+        float[] a = randn(r, M * K), b = randn(r, K * N), c0 = randn(r, M * N);
+        float[][] got = new float[4][];
+        for (int threads = 1; threads <= 3; threads++) {
+            Parallel.setThreads(threads);
+            MemorySegment c = seg(c0);
+            Matmul.gemm(seg(a), 0, K, 1, seg(b), 0, N, 1, c, 0, N, M, N, K, true);
+            got[threads] = arr(c, M * N);
+        }
+        assertThat(got[2]).containsExactly(got[1]);
+        assertThat(got[3]).containsExactly(got[1]);
+    }
+
+    /**
      * The decode matvecs (f32 and Q8_0) split rows into chunks and each chunk into four distant
      * streams; a row's bits must not depend on where it falls (thread count, matrix height, the
      * 1-3 leftover rows).
