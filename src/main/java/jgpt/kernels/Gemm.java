@@ -34,6 +34,11 @@ final class Gemm {
     static final int NC = 2048;
     /** Row blocks per thread at least, when A is tall enough for each to have 2+ micro-panels (see sharedB). */
     private static final int BLOCKS_PER_THREAD = 8;
+    /**
+     * sharedB makes two parallel calls (each a join and a few small objects) per packed B block;
+     * products with more blocks than this (the LM head's 50k vocabulary as N or K) keep the fixed split.
+     */
+    private static final int MAX_SHARED_B_BLOCKS = 8;
     /** Below this many multiply-adds a split over threads costs more than it saves. */
     private static final long PARALLEL_MIN_WORK = 1L << 18;
 
@@ -65,7 +70,8 @@ final class Gemm {
             serial(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, 0, M, 0, N, K, accumulate);
             return;
         }
-        if (mPanels >= threads * BLOCKS_PER_THREAD * 2) {
+        long bBlocks = (long) ((N + NC - 1) / NC) * ((K + KC - 1) / KC);
+        if (mPanels >= threads * BLOCKS_PER_THREAD * 2 && bBlocks <= MAX_SHARED_B_BLOCKS) {
             sharedB(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, M, N, K, accumulate, threads * BLOCKS_PER_THREAD);
             return;
         }
