@@ -3,6 +3,7 @@ package jgpt.kernels;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -35,7 +36,7 @@ final class Gemm {
     /** Row blocks per thread at least, when A is tall enough for each to have 2+ micro-panels (see sharedB). */
     private static final int BLOCKS_PER_THREAD = 8;
     /**
-     * sharedB makes two parallel calls (each a join and a few small objects) per packed B block;
+     * sharedB makes a parallel call (a join and a few small objects) per packed B block;
      * products with more blocks than this (the LM head's 50k vocabulary as N or K) keep the fixed split.
      */
     private static final int MAX_SHARED_B_BLOCKS = 8;
@@ -52,6 +53,8 @@ final class Gemm {
         final float[] b = new float[KC * NC];
         /** The C tile the micro-kernel works on (MR rows of NR floats): copied in from C and back out. */
         final float[] tile = new float[MR * NR];
+        /** sharedB: B micro-panels of the current block packed so far, when this thread is the caller. */
+        final AtomicInteger packed = new AtomicInteger();
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -91,13 +94,16 @@ final class Gemm {
     }
 
     /**
-     * The threads share each packed B block (all threads pack a part of it, into the caller's
-     * scratch) and take A's row blocks one at a time as they come free, each packing its own A
-     * block: a thread on a core that runs slower takes fewer blocks. Cutting C into one fixed part
-     * per thread instead left the faster core waiting at the end of every call: 2048³ on two
-     * threads ran 1.15-1.19x faster this way in noisy minutes, 1.00-1.05x in quiet ones (same JVM,
-     * alternating, same bits). A block is at most MC rows and there are at least
-     * {@code minBlocks}, so the last one is a small part of the work.
+     * The threads share each packed B block and take A's row blocks one at a time as they come
+     * free, each packing its own A block: a thread on a core that runs slower takes fewer blocks.
+     * Cutting C into one fixed part per thread instead left the faster core waiting at the end of
+     * every call: 2048³ on two threads ran 1.15-1.19x faster this way in noisy minutes, 1.00-1.05x
+     * in quiet ones (same JVM, alternating, same bits). A block is at most MC rows and there are
+     * at least {@code minBlocks}, so the last one is a small part of the work.
+     * <p>
+     * One parallel call per B block: its first tasks pack B's micro-panels (into the caller's
+     * scratch), the rest compute row blocks once every panel is packed. Tasks are claimed in
+     * order, so by the time a thread waits for the packing, every packing task is already running.
      */
     private static void sharedB(MemorySegment a, long aOff, long aRs, long aCs, MemorySegment b, long bOff, long bRs, long bCs,
                                 MemorySegment c, long cOff, long cRs, int M, int N, int K, boolean accumulate, int minBlocks) {
@@ -108,17 +114,29 @@ final class Gemm {
         }
         if (K <= 0) return;
         int mPanels = (M + MR - 1) / MR, blocks = Math.max(minBlocks, (mPanels + MC / MR - 1) / (MC / MR));
-        float[] bp = SCRATCH.get().b;
+        Scratch caller = SCRATCH.get();
+        float[] bp = caller.b;
+        AtomicInteger packed = caller.packed;
         for (int jc = 0; jc < N; jc += NC) {
-            int nc = Math.min(NC, N - jc), jcf = jc;
+            int nc = Math.min(NC, N - jc), nq = (nc + NR - 1) / NR, jcf = jc;
             for (int pc = 0; pc < K; pc += KC) {
                 int kc = Math.min(KC, K - pc), pcf = pc;
                 long bo = bOff + pc * bRs + jc * bCs;
-                Parallel.forRange((nc + NR - 1) / NR, 1, (q0, q1) -> packB(b, bo, bRs, bCs, kc, nc, bp, q0, q1));
-                Parallel.forEach(blocks, (k0, k1) -> {
-                    Scratch s = SCRATCH.get();
-                    for (int k = k0; k < k1; k++) {
+                packed.set(0);
+                Parallel.forEach(nq + blocks, (t0, t1) -> {
+                    for (int t = t0; t < t1; t++) {
+                        if (t < nq) {
+                            packB(b, bo, bRs, bCs, kc, nc, bp, t, t + 1);
+                            packed.incrementAndGet();
+                            continue;
+                        }
+                        for (int spins = 0; packed.get() < nq; spins++) {
+                            if (spins < 1 << 14) Thread.onSpinWait();
+                            else Thread.yield(); // the packing thread was descheduled: give it the core
+                        }
+                        int k = t - nq;
                         int m0 = (int) ((long) mPanels * k / blocks) * MR, m1 = Math.min(M, (int) ((long) mPanels * (k + 1) / blocks) * MR);
+                        Scratch s = SCRATCH.get();
                         packA(a, aOff + m0 * aRs + pcf * aCs, aRs, aCs, m1 - m0, kc, s);
                         macro(s, bp, m1 - m0, nc, kc, c, cOff + m0 * cRs + jcf, cRs);
                     }
