@@ -58,10 +58,11 @@ public final class Parallel {
     }
 
     /**
-     * Runs body(i, i + 1) for every i in [0, n), each index a chunk of its own, claimed by whichever
-     * thread is free: for a few pieces of heavy work (GEMM's row blocks) where balancing one
-     * piece at a time beats cutting the range into as many parts as threads. On this VM one core
-     * often runs 10-20% slower than the other for seconds at a time.
+     * Runs body over [0, n) with every index a chunk of its own, claimed in increasing order by
+     * whichever thread is free (in order on the caller with one thread or inside another call): for a few pieces of heavy
+     * work (GEMM's row blocks) where balancing one piece at a time beats cutting the range into as
+     * many parts as threads. On this VM one core often runs 10-20% slower than the other for
+     * seconds at a time.
      */
     public static void forEach(int n, Range body) {
         if (n <= 0) return;
