@@ -59,10 +59,10 @@ public final class Parallel {
 
     /**
      * Runs body over [0, n) with every index a chunk of its own, claimed in increasing order by
-     * whichever thread is free (in order on the caller with one thread or inside another call): for a few pieces of heavy
-     * work (GEMM's row blocks) where balancing one piece at a time beats cutting the range into as
-     * many parts as threads. On this VM one core often runs 10-20% slower than the other for
-     * seconds at a time.
+     * whichever thread is free (in order on the caller with one thread or inside another call):
+     * for a few pieces of heavy work (GEMM's row blocks) where balancing one piece at a time beats
+     * cutting the range into as many parts as threads. On this VM one core often runs 10-20%
+     * slower than the other for seconds at a time.
      */
     public static void forEach(int n, Range body) {
         if (n <= 0) return;
