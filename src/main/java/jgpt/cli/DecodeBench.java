@@ -158,7 +158,8 @@ final class DecodeBench implements Callable<Integer> {
      * speed (a plain counted loop per 256 KiB chunk, two accumulators; {@code i + L <= n} loop
      * conditions, as in Vec.sum, streamed a third slower here, and the same loop with its trip
      * count a variable instead of this compile-time constant 15-20% slower). Allocated once and
-     * swept after every decode segment; the roofline uses the best sweep of the whole run.
+     * swept before each round and after every decode segment; each round is compared with the
+     * mean of its sweeps, and the best sweep of the whole run is reported too.
      */
     private static final class BandwidthProbe implements AutoCloseable {
         private static final long CHUNK = 1 << 16;

@@ -181,10 +181,6 @@ final class TrainBench implements Callable<Integer> {
         return 0;
     }
 
-    /**
-     * One training step as Trainer does it (one micro-batch): zero grads, forward, backward, clip,
-     * AdamW. t receives the nanoTime before forward, after forward, after backward, after the optimizer.
-     */
     /** Random tokens: inputs and targets are the same sequence shifted by one. */
     private static void randomBatch(Rng rng, int vocab, int[] tokens, int[] inputs, int[] targets) {
         for (int i = 0; i < tokens.length; i++) tokens[i] = rng.nextInt(vocab);
@@ -192,6 +188,10 @@ final class TrainBench implements Callable<Integer> {
         System.arraycopy(tokens, 1, targets, 0, targets.length);
     }
 
+    /**
+     * One training step as Trainer does it (one micro-batch): zero grads, forward, backward, clip,
+     * AdamW. t receives the nanoTime before forward, after forward, after backward, after the optimizer.
+     */
     private static float step(LanguageModel model, AdamW adam, int[] inputs, int[] targets, int B, int T, TrainConfig cfg,
                               int stepNo, long[] t) {
         t[0] = System.nanoTime();
