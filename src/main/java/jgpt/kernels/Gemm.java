@@ -201,8 +201,21 @@ final class Gemm {
                 for (int i = 0; i < rows; i++) {
                     for (int k = 0; k < kc; k++) ap[base + k * MR + i] = tmp[i * kc + k];
                 }
-            } else if (rs == 1) { // a transposed A (the weight gradient's doutᵀ): MR neighbours per k are contiguous
-                for (int k = 0; k < kc; k++) MemorySegment.copy(a, JAVA_FLOAT, (rowOff + k * cs) * 4, ap, base + k * MR, rows);
+            } else if (rs == 1 && rows == MR) {
+                // A transposed A (the weight gradient's doutᵀ): the MR neighbours of each k are
+                // contiguous, one cache line per k. Six plain loads per k, not a 6-float
+                // MemorySegment.copy: 1.2 against 3.3 ns a float at the LM head's 201 KB stride
+                // (0.6 against 0.9 at 3 KB), the copy's call leaving fewer line misses in flight.
+                for (int k = 0; k < kc; k++) {
+                    long r = rowOff + k * cs;
+                    int d = base + k * MR;
+                    ap[d] = a.getAtIndex(JAVA_FLOAT, r);
+                    ap[d + 1] = a.getAtIndex(JAVA_FLOAT, r + 1);
+                    ap[d + 2] = a.getAtIndex(JAVA_FLOAT, r + 2);
+                    ap[d + 3] = a.getAtIndex(JAVA_FLOAT, r + 3);
+                    ap[d + 4] = a.getAtIndex(JAVA_FLOAT, r + 4);
+                    ap[d + 5] = a.getAtIndex(JAVA_FLOAT, r + 5);
+                }
             } else {
                 for (int k = 0; k < kc; k++) {
                     long r = rowOff + k * cs;
