@@ -107,12 +107,12 @@ final class Gemm {
      */
     private static void sharedB(MemorySegment a, long aOff, long aRs, long aCs, MemorySegment b, long bOff, long bRs, long bCs,
                                 MemorySegment c, long cOff, long cRs, int M, int N, int K, boolean accumulate, int minBlocks) {
-        if (!accumulate) {
-            Parallel.forRange(M, 8, (s, e) -> {
+        if (K <= 0) {
+            if (!accumulate) Parallel.forRange(M, 8, (s, e) -> {
                 for (int i = s; i < e; i++) Vec.zero(c, cOff + i * cRs, cOff + i * cRs + N);
             });
+            return;
         }
-        if (K <= 0) return;
         int mPanels = (M + MR - 1) / MR, blocks = Math.max(minBlocks, (mPanels + MC / MR - 1) / (MC / MR));
         Scratch caller = SCRATCH.get();
         float[] bp = caller.b;
@@ -138,7 +138,7 @@ final class Gemm {
                         int m0 = (int) ((long) mPanels * k / blocks) * MR, m1 = Math.min(M, (int) ((long) mPanels * (k + 1) / blocks) * MR);
                         Scratch s = SCRATCH.get();
                         packA(a, aOff + m0 * aRs + pcf * aCs, aRs, aCs, m1 - m0, kc, s);
-                        macro(s, bp, m1 - m0, nc, kc, c, cOff + m0 * cRs + jcf, cRs);
+                        macro(s, bp, m1 - m0, nc, kc, c, cOff + m0 * cRs + jcf, cRs, !accumulate && pcf == 0);
                     }
                 });
             }
@@ -149,13 +149,10 @@ final class Gemm {
     static void serial(MemorySegment a, long aOff, long aRs, long aCs, MemorySegment b, long bOff, long bRs, long bCs,
                        MemorySegment c, long cOff, long cRs, int m0, int m1, int n0, int n1, int K, boolean accumulate) {
         if (m1 <= m0 || n1 <= n0) return;
-        // The kernel always adds into C: a branch on "first K block" there is what let C2
-        // deoptimize it and never recompile it (runs at ~2 GFLOPS). fma(a, b, 0) == a*b rounded,
-        // so zeroing first gives the same bits as starting from zero registers.
-        if (!accumulate) {
-            for (int i = m0; i < m1; i++) Vec.zero(c, cOff + i * cRs + n0, cOff + i * cRs + n1);
+        if (K <= 0) {
+            if (!accumulate) for (int i = m0; i < m1; i++) Vec.zero(c, cOff + i * cRs + n0, cOff + i * cRs + n1);
+            return;
         }
-        if (K <= 0) return;
         Scratch s = SCRATCH.get();
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
@@ -165,19 +162,23 @@ final class Gemm {
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     packA(a, aOff + ic * aRs + pc * aCs, aRs, aCs, mc, kc, s);
-                    macro(s, s.b, mc, nc, kc, c, cOff + ic * cRs + jc, cRs);
+                    macro(s, s.b, mc, nc, kc, c, cOff + ic * cRs + jc, cRs, !accumulate && pc == 0);
                 }
             }
         }
     }
 
-    /** The packed A block in s.a (mc rows) times the packed B block bp (nc columns), added into C at co. */
-    private static void macro(Scratch s, float[] bp, int mc, int nc, int kc, MemorySegment c, long co, long cRs) {
+    /**
+     * The packed A block in s.a (mc rows) times the packed B block bp (nc columns), added into C at
+     * co; with {@code fresh} (an overwriting GEMM's first K block) the tiles start from zeros
+     * instead of C.
+     */
+    private static void macro(Scratch s, float[] bp, int mc, int nc, int kc, MemorySegment c, long co, long cRs, boolean fresh) {
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             for (int ir = 0; ir < mc; ir += MR) {
                 int mr = Math.min(MR, mc - ir);
-                tile(s, bp, ir * kc, jr * kc, kc, c, co + ir * cRs + jr, cRs, mr, nr);
+                tile(s, bp, ir * kc, jr * kc, kc, c, co + ir * cRs + jr, cRs, mr, nr, fresh);
             }
         }
     }
@@ -250,14 +251,19 @@ final class Gemm {
 
     /**
      * C tile (mr x nr at float offset co, row stride cRs) += A micro-panel (in s.a) · B micro-panel (in bp): copied
-     * into the heap tile, the micro-kernel, copied back (for a partial tile, only its valid part;
-     * the rest of the tile holds garbage that is never written out). Working on a heap array keeps
-     * the kernel small enough for C2 to inline every vector load and store: with MemorySegment
-     * accesses it hit NodeCountInliningCutoff and boxed all 24 accumulators on every call.
+     * into the heap tile (or zeros, when {@code fresh}), the micro-kernel, copied back (for a
+     * partial tile, only its valid part; the rest of the tile holds garbage that is never written
+     * out). Working on a heap array keeps the kernel small enough for C2 to inline every vector
+     * load and store: with MemorySegment accesses it hit NodeCountInliningCutoff and boxed all 24
+     * accumulators on every call. The "fresh" branch stays out here: one in the kernel let C2
+     * deoptimize it and never recompile it (~2 GFLOPS). fma(a, b, +0) is a*b rounded, as when C
+     * was zeroed first: same bits. Not zeroing C first saves a write pass over it: the LM head's
+     * forward (logits, K one block) 1.04-1.09x on two threads.
      */
-    private static void tile(Scratch s, float[] bp, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr) {
+    private static void tile(Scratch s, float[] bp, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr, boolean fresh) {
         float[] t = s.tile;
-        for (int i = 0; i < mr; i++) MemorySegment.copy(c, JAVA_FLOAT, (co + i * cRs) * 4, t, i * NR, nr);
+        if (fresh) java.util.Arrays.fill(t, 0f);
+        else for (int i = 0; i < mr; i++) MemorySegment.copy(c, JAVA_FLOAT, (co + i * cRs) * 4, t, i * NR, nr);
         kernel(s.a, ao, bp, bo, kc, t);
         for (int i = 0; i < mr; i++) MemorySegment.copy(t, i * NR, c, JAVA_FLOAT, (co + i * cRs) * 4, nr);
     }
