@@ -54,10 +54,12 @@ final class Gemm {
         final float[] a = new float[MC * KC];
         /** MR rows of A as read from memory, before packA transposes them. */
         final float[] rows = new float[MR * KC];
-        /** Packed B, from element {@link #aligned} of it on. */
+        /** Packed B, from its first element on a 64-byte line on (see aligned). */
         final float[] b = new float[KC * NC + ALIGN_FLOATS];
         /** The C tile the micro-kernel works on (MR rows of NR floats): copied in from C and back out. */
         final float[] tile = new float[MR * NR + ALIGN_FLOATS];
+        /** b and tile as segments, made once: one per lookup of their address was 290 KiB of garbage a step. */
+        final MemorySegment bSeg = MemorySegment.ofArray(b), tileSeg = MemorySegment.ofArray(tile);
         /** sharedB: B micro-panels of the current block packed so far, when this thread is the caller. */
         final AtomicInteger packed = new AtomicInteger();
     }
@@ -86,11 +88,11 @@ final class Gemm {
         }
     }
 
-    /** The first index of {@code x} whose element starts a 64-byte line (0 if unknown). */
-    static int aligned(float[] x) {
+    /** The first float index of the heap segment {@code x} whose element starts a 64-byte line (0 if unknown). */
+    private static int aligned(MemorySegment x) {
         if (MEMSET == null) return 0;
         try {
-            long address = (long) MEMSET.invokeExact(MemorySegment.ofArray(x), 0, 0L);
+            long address = (long) MEMSET.invokeExact(x, 0, 0L);
             return (int) ((-address & 63) >> 2);
         } catch (Throwable e) {
             return 0;
@@ -154,7 +156,7 @@ final class Gemm {
         int mPanels = (M + MR - 1) / MR, blocks = Math.max(minBlocks, (mPanels + MC / MR - 1) / (MC / MR));
         Scratch caller = SCRATCH.get();
         float[] bp = caller.b;
-        int b0 = aligned(bp);
+        int b0 = aligned(caller.bSeg);
         AtomicInteger packed = caller.packed;
         for (int jc = 0; jc < N; jc += NC) {
             int nc = Math.min(NC, N - jc), nq = (nc + NR - 1) / NR, jcf = jc;
@@ -193,7 +195,7 @@ final class Gemm {
             return;
         }
         Scratch s = SCRATCH.get();
-        int b0 = aligned(s.b);
+        int b0 = aligned(s.bSeg);
         for (int jc = n0; jc < n1; jc += NC) {
             int nc = Math.min(NC, n1 - jc);
             for (int pc = 0; pc < K; pc += KC) {
@@ -214,7 +216,7 @@ final class Gemm {
      * instead of C.
      */
     private static void macro(Scratch s, float[] bp, int b0, int mc, int nc, int kc, MemorySegment c, long co, long cRs, boolean fresh) {
-        int t0 = aligned(s.tile);
+        int t0 = aligned(s.tileSeg);
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             for (int ir = 0; ir < mc; ir += MR) {
