@@ -70,8 +70,9 @@ final class Gemm {
      * The kernel's vector loads of B and of the C tile are 64-byte loads from heap arrays, whose
      * elements the JVM places 8-byte aligned: most of those loads straddled two cache lines. From
      * the first element on a 64-byte boundary (found through the array's address, which a GC may
-     * change, so it is looked up per call): 2048³ 1.15x on two threads, training shapes 1.09x
-     * (124M) and 1.15x (small shape) geometric mean (same JVM, alternating; same bits).
+     * change, so it is looked up per call): 2048³ 1.04-1.06x on two threads, 1.11x on one; the LM
+     * head's three products 1.02-1.16x; the layers' products 1.0-1.05x (same JVM, the two orders
+     * alternating; same bits).
      */
     private static final int ALIGN_FLOATS = 16;
     /** memset(p, 0, 0) returns p: a critical downcall with a heap segment gives the array's address. */
@@ -301,7 +302,7 @@ final class Gemm {
      * accumulators on every call. The "fresh" branch stays out here: one in the kernel let C2
      * deoptimize it and never recompile it (~2 GFLOPS). fma(a, b, +0) is a*b rounded, as when C
      * was zeroed first: same bits. Not zeroing C first saves a write pass over it: the LM head's
-     * forward (logits, K one block) 1.04-1.09x on two threads.
+     * forward (logits, K one block) 1.03x on two threads.
      */
     private static void tile(Scratch s, float[] bp, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr,
                              boolean fresh, int t0) {
