@@ -232,7 +232,7 @@ final class Gemm {
      * k*MR + i, so the micro-kernel reads its MR values of A for each k at constant offsets (with
      * the layout a runtime stride, C2 kept six bounds checks and an imul in the k loop). When A's
      * rows are contiguous in k (cs == 1) they are bulk-copied first and transposed from the heap
-     * copy; a transposed A (contiguous in i, rs == 1) is one bulk copy of MR neighbours per k, and
+     * copy; a transposed A (contiguous in i, rs == 1) is MR plain loads per k, and
      * any other strides are read element by element. Short panels are zero-padded.
      */
     private static void packA(MemorySegment a, long off, long rs, long cs, int mc, int kc, Scratch s) {
