@@ -43,8 +43,13 @@ pt() { # label, then env assignments
   if ! env "$@" "$py" -c 'import torch; torch.randn(8,8) @ torch.randn(8,8); import sys; sys.exit(0 if any("openblas" in l for l in open("/proc/self/maps")) else 1)'; then
     s="$slow_steps"; w=1; echo "(torch's BLAS here is not OpenBLAS: $w warm-up + $s timed steps)"
   fi
+  pt_run "$out/$label.txt" "$label" "$s" "$w" "$@"
+}
+
+pt_run() { # output file, label, steps, warm-up steps, then env assignments
+  local file="$1" label="$2" s="$3" w="$4"; shift 4
   env "$@" OPENBLAS_NUM_THREADS="$K" "$py" "$here/tools/bench/train_pytorch.py" "$config" --batch-size "$B" --seq-len "$T" \
-      --threads "$K" --steps "$s" --warmup "$w" --label "$label" | tee "$out/$label.txt"
+      --threads "$K" --steps "$s" --warmup "$w" --label "$label" | tee "$file"
 }
 
 jgpt_run() { # output file
@@ -87,14 +92,13 @@ print(max(runs, key=lambda k: runs[k]["tokens_per_s"]))' "$out")"
     echo "== round $r/$rounds: jgpt"
     jgpt_run "$out/rounds/$r.jgpt.txt"
     echo "== round $r/$rounds: PyTorch $best"
-    env "${best_env[@]}" OPENBLAS_NUM_THREADS="$K" "$py" "$here/tools/bench/train_pytorch.py" "$config" --batch-size "$B" \
-        --seq-len "$T" --threads "$K" --steps "$steps" --warmup "$warmup" --label "$best" | tee "$out/rounds/$r.pytorch.txt"
+    pt_run "$out/rounds/$r.pytorch.txt" "$best" "$steps" "$warmup" "${best_env[@]}"
   done
 fi
 echo "== load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 "$py" - "$out" <<'PY'
-import glob, json, os, sys
+import glob, json, os, statistics, sys
 runs = {}
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.txt"))):
     lines = [l for l in open(f) if l.startswith("{")]
@@ -118,5 +122,5 @@ if len(pairs) > 1:
     ratios = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs]
     print(f"rounds (jgpt / PyTorch {best['label']} tokens/s, best steps): "
           + ", ".join(f"{a['tokens_per_s']:.1f}/{b['tokens_per_s']:.1f} = {r:.2f}x" for (a, b), r in zip(pairs, ratios)))
-    print(f"median over {len(ratios)} rounds: {sorted(ratios)[len(ratios) // 2] if len(ratios) % 2 else sum(sorted(ratios)[len(ratios) // 2 - 1:len(ratios) // 2 + 1]) / 2:.2f}x (goal >= 1.5)")
+    print(f"median over {len(ratios)} rounds: {statistics.median(ratios):.2f}x (goal >= 1.5)")
 PY
