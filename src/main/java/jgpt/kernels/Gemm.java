@@ -71,7 +71,7 @@ final class Gemm {
      * elements the JVM places 8-byte aligned: most of those loads straddled two cache lines. From
      * the first element on a 64-byte boundary (found through the array's address, which a GC may
      * change, so it is looked up per call): 2048³ 1.04-1.06x on two threads, 1.11x on one; the LM
-     * head's three products 1.02-1.16x; the layers' products 1.0-1.05x (same JVM, the two orders
+     * head's three products 1.02-1.16x; the layers' products ~1.0-1.1x (same JVM, the two orders
      * alternating; same bits).
      */
     private static final int ALIGN_FLOATS = 16;
