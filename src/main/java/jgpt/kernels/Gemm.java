@@ -145,15 +145,10 @@ final class Gemm {
      * One parallel call per B block: its first tasks pack B's micro-panels (into the caller's
      * scratch), the rest compute row blocks once every panel is packed. Tasks are claimed in
      * order, so by the time a thread waits for the packing, every packing task is already running.
+     * K > 0 here (gemm sends products with no work to serial).
      */
     private static void sharedB(MemorySegment a, long aOff, long aRs, long aCs, MemorySegment b, long bOff, long bRs, long bCs,
                                 MemorySegment c, long cOff, long cRs, int M, int N, int K, boolean accumulate, int minBlocks) {
-        if (K <= 0) {
-            if (!accumulate) Parallel.forRange(M, 8, (s, e) -> {
-                for (int i = s; i < e; i++) Vec.zero(c, cOff + i * cRs, cOff + i * cRs + N);
-            });
-            return;
-        }
         int mPanels = (M + MR - 1) / MR, blocks = Math.max(minBlocks, (mPanels + MC / MR - 1) / (MC / MR));
         Scratch caller = SCRATCH.get();
         float[] bp = caller.b;
