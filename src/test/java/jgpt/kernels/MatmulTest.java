@@ -27,7 +27,9 @@ class MatmulTest {
     }
 
     @ParameterizedTest(name = "N={0} C={1} OC={2}")
-    @CsvSource({"1,7,65", "7,63,1", "65,257,63", "257,65,7", "63,1,257", "13,300,130", "5,600,70", "9,40,700", "530,9,11", "300,600,520"})
+    @CsvSource({"1,7,65", "7,63,1", "65,257,63", "257,65,7", "63,1,257", "13,300,130", "5,600,70", "9,40,700", "530,9,11", "300,600,520",
+            // K past Gemm.KC (768) in each product, cut into uneven equal blocks: forward K = C, input gradient K = OC, weight gradient K = N
+            "3,1601,5", "5,9,1700", "1555,7,9"})
     void forwardAndBackwardMatchLoops(int N, int C, int OC) {
         Random r = new Random(N * 1000 + C * 10 + OC);
         float[] x = randn(r, N * C), w = randn(r, OC * C), b = randn(r, OC), dout = randn(r, N * OC);
