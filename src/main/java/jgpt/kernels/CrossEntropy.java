@@ -1,5 +1,6 @@
 package jgpt.kernels;
 
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import java.lang.foreign.MemorySegment;
@@ -14,15 +15,20 @@ public final class CrossEntropy {
 
     private CrossEntropy() {}
 
-    /** losses[n] = -log softmax(logits[n, :V])[target[n]]; returns the mean over N rows. */
-    public static float forward(MemorySegment losses, MemorySegment logits, int[] targets, int N, int V, int Vp) {
+    /**
+     * losses[n] = -log softmax(logits[n, :V])[target[n]]; returns the mean over N rows. Each row's
+     * max and Σ exp(x - max) go to {@code stats} ([N] pairs of doubles), for {@link #backward}.
+     */
+    public static float forward(MemorySegment losses, MemorySegment stats, MemorySegment logits, int[] targets, int N, int V, int Vp) {
         Parallel.forRange(N, 4, (s, e) -> {
             for (int n = s; n < e; n++) {
                 int t = targets[n];
                 if (t < 0 || t >= V) throw new IllegalArgumentException("target " + t + " outside vocabulary of " + V);
                 long r = (long) n * Vp;
                 float max = Vec.max(logits, r, V);
-                double sum = sumExp(logits, r, V, max, false);
+                double sum = sumExp(logits, r, V, max);
+                stats.setAtIndex(JAVA_DOUBLE, 2L * n, max);
+                stats.setAtIndex(JAVA_DOUBLE, 2L * n + 1, sum);
                 losses.setAtIndex(JAVA_FLOAT, n, (float) (Math.log(sum) + max - logits.getAtIndex(JAVA_FLOAT, r + t)));
             }
         });
@@ -31,14 +37,18 @@ public final class CrossEntropy {
         return (float) (total / N);
     }
 
-    /** Overwrites logits with dloss/dlogits = (softmax - onehot) · dloss per row; padded columns 0. */
-    public static void backward(MemorySegment logits, int[] targets, float dloss, int N, int V, int Vp) {
+    /**
+     * Overwrites logits with dloss/dlogits = (softmax - onehot) · dloss per row; padded columns 0.
+     * {@code stats} is what {@link #forward} wrote for these logits: one pass over each row
+     * (exp and scale together), where recomputing max and sum took four; the same bits.
+     */
+    public static void backward(MemorySegment logits, MemorySegment stats, int[] targets, float dloss, int N, int V, int Vp) {
         Parallel.forRange(N, 4, (s, e) -> {
             for (int n = s; n < e; n++) {
                 long r = (long) n * Vp;
-                float max = Vec.max(logits, r, V);
-                double sum = sumExp(logits, r, V, max, true);
-                Vec.scale(logits, r, r + V, (float) (dloss / sum));
+                float max = (float) stats.getAtIndex(JAVA_DOUBLE, 2L * n);
+                double sum = stats.getAtIndex(JAVA_DOUBLE, 2L * n + 1);
+                Vec.expShifted(logits, r, max, (float) (dloss / sum), logits, r, V);
                 long t = r + targets[n];
                 logits.setAtIndex(JAVA_FLOAT, t, logits.getAtIndex(JAVA_FLOAT, t) - dloss);
                 if (Vp > V) Vec.zero(logits, r + V, r + Vp);
@@ -46,22 +56,14 @@ public final class CrossEntropy {
         });
     }
 
-    /**
-     * Σ exp(x - max) over the row, in float runs of RUN summed in double; with {@code store} the
-     * terms overwrite x, else they go to a per-thread L1-sized scratch.
-     */
-    private static double sumExp(MemorySegment x, long r, int n, float max, boolean store) {
-        MemorySegment scratch = store ? null : Vec.scratch();
+    /** Σ exp(x - max) over the row, in float runs of RUN (terms in a per-thread L1-sized scratch) summed in double. */
+    private static double sumExp(MemorySegment x, long r, int n, float max) {
+        MemorySegment scratch = Vec.scratch();
         double sum = 0;
         for (int run = 0; run < n; run += RUN) {
             int len = Math.min(n, run + RUN) - run;
-            if (store) {
-                Vec.expShifted(x, r + run, max, x, r + run, len);
-                sum += Vec.sum(x, r + run, len);
-            } else {
-                Vec.expShifted(x, r + run, max, scratch, 0, len);
-                sum += Vec.sum(scratch, 0, len);
-            }
+            Vec.expShifted(x, r + run, max, scratch, 0, len);
+            sum += Vec.sum(scratch, 0, len);
         }
         return sum;
     }

@@ -199,6 +199,16 @@ public final class Vec {
      * {@link #sum(MemorySegment, long, int)}, the same order), and constants are hoisted.
      */
     public static void expShifted(MemorySegment x, long xo, float shift, MemorySegment out, long oo, int n) {
+        expShifted(x, xo, shift, 1f, out, oo, n); // x * 1f is x: the same bits as without the scale
+    }
+
+    /**
+     * out[oo+i] = e^(x[xo+i] - shift) · scale, rounded after the exp and again after the product:
+     * the same bits as {@link #expShifted(MemorySegment, long, float, MemorySegment, long, int)}
+     * followed by a pass of {@link #scale}, in one pass.
+     */
+    public static void expShifted(MemorySegment x, long xo, float shift, float scale, MemorySegment out, long oo, int n) {
+        FloatVector sc = FloatVector.broadcast(S, scale);
         FloatVector sv = FloatVector.broadcast(S, shift), lo = FloatVector.broadcast(S, -87.3f), hi = FloatVector.broadcast(S, 88.3f);
         FloatVector log2e = FloatVector.broadcast(S, 1.44269504088896341f), magic = FloatVector.broadcast(S, 12582912f);
         FloatVector ln2hi = FloatVector.broadcast(S, -0.693359375f), ln2lo = FloatVector.broadcast(S, 2.12194440e-4f);
@@ -220,14 +230,14 @@ public final class Vec {
             p = p.mul(r).add(p5);
             p = p.mul(r.mul(r)).add(r).add(one);
             FloatVector pow2n = ((IntVector) t.reinterpretAsInts()).lanewise(VectorOperators.LSHL, 23).add(bias).reinterpretAsFloats();
-            p.mul(pow2n).intoMemorySegment(out, (oo + i) * 4, NO);
+            p.mul(pow2n).mul(sc).intoMemorySegment(out, (oo + i) * 4, NO);
         }
-        expTail(x, xo, shift, out, oo, i, n);
+        expTail(x, xo, shift, scale, out, oo, i, n);
     }
 
     /** The scalar tail of expShifted, [i, n); its own method to keep expShifted small for C2. */
-    private static void expTail(MemorySegment x, long xo, float shift, MemorySegment out, long oo, int i, int n) {
-        for (; i < n; i++) out.setAtIndex(JAVA_FLOAT, oo + i, exp(x.getAtIndex(JAVA_FLOAT, xo + i) - shift));
+    private static void expTail(MemorySegment x, long xo, float shift, float scale, MemorySegment out, long oo, int i, int n) {
+        for (; i < n; i++) out.setAtIndex(JAVA_FLOAT, oo + i, exp(x.getAtIndex(JAVA_FLOAT, xo + i) - shift) * scale);
     }
 
     /**

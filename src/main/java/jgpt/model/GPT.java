@@ -158,7 +158,7 @@ public final class GPT implements LanguageModel {
         mm.forward(a.logits, a.lnf, p(head()), null, BT, C, Vp);
         hooks.afterForward(L);
         if (!haveTargets) return Float.NaN;
-        return CrossEntropy.forward(a.losses, a.logits, this.targets, BT, V, Vp);
+        return CrossEntropy.forward(a.losses, a.ceStats, a.logits, this.targets, BT, V, Vp);
     }
 
     /**
@@ -172,7 +172,7 @@ public final class GPT implements LanguageModel {
         Activations a = act;
 
         int L = config.nLayer();
-        CrossEntropy.backward(a.logits, targets, gradScale / BT, BT, V, Vp);
+        CrossEntropy.backward(a.logits, a.ceStats, targets, gradScale / BT, BT, V, Vp);
         hooks.beforeBackward(L);
         mm.backward(a.dln, g(head()), null, a.logits, a.lnf, p(head()), BT, C, Vp);
         a.dresid.fill((byte) 0);
@@ -245,7 +245,7 @@ public final class GPT implements LanguageModel {
     private static final class Activations implements AutoCloseable {
         final Arena arena = Arena.ofShared();
         final MemorySegment[] resid, ln1, ln1Mean, ln1Rstd, qkv, att, atty, resid2, ln2, ln2Mean, ln2Rstd, fch, fchGelu;
-        final MemorySegment lnf, lnfMean, lnfRstd, logits, losses, tmp;
+        final MemorySegment lnf, lnfMean, lnfRstd, logits, losses, ceStats, tmp;
         final MemorySegment dresid, dln, dqkv, datty, dfch;
 
         static long floats(GPTConfig c, int B, int T) {
@@ -265,7 +265,7 @@ public final class GPT implements LanguageModel {
             resid2 = many(Lyr, BT * C); ln2 = many(Lyr, BT * C); ln2Mean = many(Lyr, BT); ln2Rstd = many(Lyr, BT);
             fch = many(Lyr, BT * 4 * C); fchGelu = many(Lyr, BT * 4 * C);
             lnf = alloc(BT * C); lnfMean = alloc(BT); lnfRstd = alloc(BT);
-            logits = alloc(BT * c.paddedVocab()); losses = alloc(BT); tmp = alloc(BT * C);
+            logits = alloc(BT * c.paddedVocab()); losses = alloc(BT); ceStats = alloc(4L * BT); tmp = alloc(BT * C);
             dresid = alloc(BT * C); dln = alloc(BT * C); dqkv = alloc(BT * 3 * C); datty = alloc(BT * C); dfch = alloc(BT * 4 * C);
         }
 

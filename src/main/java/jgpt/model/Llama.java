@@ -129,7 +129,7 @@ public final class Llama implements LanguageModel {
         RMSNorm.forward(a.xnf, a.rstdf, a.resid[config.nLayer()], p("norm.weight"), BT, C, eps);
         mm.forward(a.logits, a.xnf, p(head()), null, BT, C, Vp);
         if (!haveTargets) return Float.NaN;
-        return CrossEntropy.forward(a.losses, a.logits, this.targets, BT, V, Vp);
+        return CrossEntropy.forward(a.losses, a.ceStats, a.logits, this.targets, BT, V, Vp);
     }
 
     @Override
@@ -137,7 +137,7 @@ public final class Llama implements LanguageModel {
         if (act == null || !haveTargets) throw new IllegalStateException("backward needs a forward with targets first");
         int B = curB, T = curT, BT = B * T, V = config.vocabSize(), Vp = config.paddedVocab();
         Activations a = act;
-        CrossEntropy.backward(a.logits, targets, gradScale / BT, BT, V, Vp);
+        CrossEntropy.backward(a.logits, a.ceStats, targets, gradScale / BT, BT, V, Vp);
         mm.backward(a.dxn, g(head()), null, a.logits, a.xnf, p(head()), BT, C, Vp);
         a.dresid.fill((byte) 0);
         RMSNorm.backward(a.dresid, g("norm.weight"), a.dxn, a.resid[config.nLayer()], p("norm.weight"), a.rstdf, BT, C);
@@ -198,7 +198,7 @@ public final class Llama implements LanguageModel {
     private static final class Activations implements AutoCloseable {
         final Arena arena = Arena.ofShared();
         final MemorySegment[] resid, xn1, rstd1, qkv, att, atty, resid2, xn2, rstd2, gu, hid;
-        final MemorySegment xnf, rstdf, logits, losses, tmp, dresid, dxn, dqkv, datty, dgu, dhid;
+        final MemorySegment xnf, rstdf, logits, losses, ceStats, tmp, dresid, dxn, dqkv, datty, dgu, dhid;
 
         static long floats(GPTConfig c, int B, int T) {
             long BT = (long) B * T, C = c.nEmbd(), QKV = C + 2L * c.kvDim(), H = c.ffnHidden(), Lyr = c.nLayer();
@@ -214,7 +214,7 @@ public final class Llama implements LanguageModel {
             xn1 = many(Lyr, BT * C); rstd1 = many(Lyr, BT); qkv = many(Lyr, BT * QKV);
             att = many(Lyr, (long) B * c.nHead() * T * T); atty = many(Lyr, BT * C); resid2 = many(Lyr, BT * C);
             xn2 = many(Lyr, BT * C); rstd2 = many(Lyr, BT); gu = many(Lyr, BT * 2 * H); hid = many(Lyr, BT * H);
-            xnf = alloc(BT * C); rstdf = alloc(BT); logits = alloc(BT * c.paddedVocab()); losses = alloc(BT); tmp = alloc(BT * C);
+            xnf = alloc(BT * C); rstdf = alloc(BT); logits = alloc(BT * c.paddedVocab()); losses = alloc(BT); ceStats = alloc(4L * BT); tmp = alloc(BT * C);
             dresid = alloc(BT * C); dxn = alloc(BT * C); dqkv = alloc(BT * QKV); datty = alloc(BT * C);
             dgu = alloc(BT * 2 * H); dhid = alloc(BT * H);
         }

@@ -24,10 +24,10 @@ class CrossEntropyTest {
         for (int n = 0; n < N; n++) for (int v = V; v < Vp; v++) logits[n * Vp + v] = 1e4f;
         int[] targets = new int[N];
         for (int n = 0; n < N; n++) targets[n] = r.nextInt(V);
-        MemorySegment lg = seg(logits), losses = seg(new float[N]);
-        float mean = CrossEntropy.forward(losses, lg, targets, N, V, Vp);
+        MemorySegment lg = seg(logits), losses = seg(new float[N]), stats = seg(new float[4 * N]);
+        float mean = CrossEntropy.forward(losses, stats, lg, targets, N, V, Vp);
         float dloss = 1f / N;
-        CrossEntropy.backward(lg, targets, dloss, N, V, Vp);
+        CrossEntropy.backward(lg, stats, targets, dloss, N, V, Vp);
         float[] l = arr(losses, N), g = arr(lg, N * Vp);
         double total = 0;
         for (int n = 0; n < N; n++) {
