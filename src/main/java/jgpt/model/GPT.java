@@ -251,7 +251,7 @@ public final class GPT implements LanguageModel {
         static long floats(GPTConfig c, int B, int T) {
             long BT = (long) B * T, C = c.nEmbd(), Lyr = c.nLayer();
             long perLayer = BT * (C + 3 * C + C + C + C + 8 * C + 4) + (long) B * c.nHead() * T * T;
-            return (Lyr + 1) * BT * C + Lyr * perLayer + BT * (C + 2 + c.paddedVocab() + 1 + C)
+            return (Lyr + 1) * BT * C + Lyr * perLayer + BT * (C + 2 + c.paddedVocab() + 1 + 4 + C)
                     + BT * (C + C + 3 * C + C + 4 * C);
         }
 

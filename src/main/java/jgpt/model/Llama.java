@@ -203,7 +203,7 @@ public final class Llama implements LanguageModel {
         static long floats(GPTConfig c, int B, int T) {
             long BT = (long) B * T, C = c.nEmbd(), QKV = C + 2L * c.kvDim(), H = c.ffnHidden(), Lyr = c.nLayer();
             long perLayer = BT * (C + 1 + QKV + C + C + C + 1 + 2 * H + H) + (long) B * c.nHead() * T * T;
-            return (Lyr + 1) * BT * C + Lyr * perLayer + BT * (C + 1 + c.paddedVocab() + 1 + C)
+            return (Lyr + 1) * BT * C + Lyr * perLayer + BT * (C + 1 + c.paddedVocab() + 1 + 4 + C)
                     + BT * (C + C + QKV + C + 2 * H + H);
         }
 
