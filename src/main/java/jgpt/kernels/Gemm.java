@@ -14,7 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Single-precision GEMM {@code C[M,N] (+)= A[M,K] · B[K,N]}, BLIS style. A and B are read through
  * arbitrary row/column strides (so transposes cost nothing extra); C's rows are contiguous. K is cut
- * into KC blocks; a KC x NC block of B and an MC x KC block of A are packed into per-thread heap
+ * into equal blocks of at most KC; a kc x NC block of B and an MC x kc block of A are packed into per-thread heap
  * scratch in micro-panel order, and a 6 x (4 vectors) micro-kernel keeps 24 accumulators in
  * registers (AVX-512 has 32), reading both panels contiguously.
  *
@@ -40,15 +40,19 @@ final class Gemm {
      * (LM head 1.04-1.11x), K = 3072 1.04-1.12x, 2048³ 1.02-1.04x; K = 1024 (still two blocks) unchanged.
      */
     static int kBlock(int K) {
-        int blocks = (K + KC - 1) / KC;
+        int blocks = kBlocks(K);
         return (K + blocks - 1) / blocks;
+    }
+
+    private static int kBlocks(int K) {
+        return (K + KC - 1) / KC;
     }
     /** The packed A block (MC x KC floats, 360 KiB) stays in L2. */
     static final int MC = 20 * MR;
     /** Columns per packed B block; larger means A is repacked less often. */
     static final int NC = 2048;
-    /** sharedB takes products whose A has at least 2 x this many micro-panels per thread. */
-    private static final int BLOCKS_PER_THREAD = 8;
+    /** sharedB takes products whose A has at least this many micro-panels per thread. */
+    private static final int SHARED_B_MIN_PANELS_PER_THREAD = 16;
     /**
      * sharedB makes a parallel call (a join and a few small objects) per packed B block;
      * products with more blocks than this (the LM head's 50k vocabulary as N or K) keep the fixed split.
@@ -126,8 +130,8 @@ final class Gemm {
             serial(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, 0, M, 0, N, K, accumulate);
             return;
         }
-        long bBlocks = (long) ((N + NC - 1) / NC) * ((K + KC - 1) / KC);
-        if (mPanels >= threads * BLOCKS_PER_THREAD * 2 && bBlocks <= MAX_SHARED_B_BLOCKS) {
+        long bBlocks = (long) ((N + NC - 1) / NC) * kBlocks(K);
+        if (mPanels >= threads * SHARED_B_MIN_PANELS_PER_THREAD && bBlocks <= MAX_SHARED_B_BLOCKS) {
             sharedB(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, M, N, K, accumulate, threads);
             return;
         }
