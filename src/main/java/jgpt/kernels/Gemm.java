@@ -278,8 +278,12 @@ final class Gemm {
             long rowOff = off + (long) p * MR * rs;
             if (cs == 1) {
                 for (int i = 0; i < rows; i++) MemorySegment.copy(a, JAVA_FLOAT, (rowOff + i * rs) * 4, tmp, i * kc, kc);
+                int k0 = 0;
+                if (rows == MR && MR == 6 && Transpose.AVAILABLE) {
+                    for (; k0 + 16 <= kc; k0 += 16) Transpose.rows6(tmp, k0, kc, ap, base + k0 * MR);
+                }
                 for (int i = 0; i < rows; i++) {
-                    for (int k = 0; k < kc; k++) ap[base + k * MR + i] = tmp[i * kc + k];
+                    for (int k = k0; k < kc; k++) ap[base + k * MR + i] = tmp[i * kc + k];
                 }
             } else if (rs == 1 && rows == MR) {
                 // A transposed A (the weight gradient's doutᵀ): the MR neighbours of each k are

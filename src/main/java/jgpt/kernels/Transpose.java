@@ -108,4 +108,53 @@ final class Transpose {
         r14.intoArray(dst, dof + 14 * dld);
         r15.intoArray(dst, dof + 15 * dld);
     }
+
+    /** Lane selections for {@link #rows6}: pairs of rows interleaved, then three pair streams merged. */
+    private static final FloatVector PAIR_LO, PAIR_HI;
+    private static final FloatVector[] MERGE_01 = new FloatVector[6], MERGE_2 = new FloatVector[6];
+
+    static {
+        float[] lo = new float[16], hi = new float[16];
+        for (int l = 0; l < 16; l++) {
+            int k = l / 2, w = l % 2;
+            lo[l] = w * 16 + k;
+            hi[l] = w * 16 + 8 + k;
+        }
+        PAIR_LO = AVAILABLE ? FloatVector.fromArray(S, lo, 0) : null;
+        PAIR_HI = AVAILABLE ? FloatVector.fromArray(S, hi, 0) : null;
+        for (int v = 0; v < 6 && AVAILABLE; v++) {
+            // output lane l of vector v is element (k, i) = ((16v + l) / 6, (16v + l) % 6): pair
+            // stream p = i / 2 (rows 2p, 2p + 1), lane 2 (k mod 8) + i mod 2 of that stream's half k / 8
+            float[] m01 = new float[16], m2 = new float[16];
+            for (int l = 0; l < 16; l++) {
+                int e = 16 * v + l, k = e / 6, i = e % 6, pos = 2 * (k % 8) + i % 2;
+                m01[l] = i / 2 == 1 ? 16 + pos : pos;
+                m2[l] = i / 2 == 2 ? 16 + pos : l;
+            }
+            MERGE_01[v] = FloatVector.fromArray(S, m01, 0);
+            MERGE_2[v] = FloatVector.fromArray(S, m2, 0);
+        }
+    }
+
+    /**
+     * Six rows of 16, src[so + i*ld + k] (i < 6, k < 16), into 16 groups of six:
+     * dst[dof + 6k + i]. The rows are interleaved in pairs (rows 0-1, 2-3, 4-5), then each output
+     * vector merges the three pair streams: 18 two-source lane selections for 96 elements.
+     */
+    static void rows6(float[] src, int so, int ld, float[] dst, int dof) {
+        FloatVector r0 = FloatVector.fromArray(S, src, so), r1 = FloatVector.fromArray(S, src, so + ld);
+        FloatVector r2 = FloatVector.fromArray(S, src, so + 2 * ld), r3 = FloatVector.fromArray(S, src, so + 3 * ld);
+        FloatVector r4 = FloatVector.fromArray(S, src, so + 4 * ld), r5 = FloatVector.fromArray(S, src, so + 5 * ld);
+        FloatVector lo = PAIR_LO, hi = PAIR_HI;
+        FloatVector p0a = lo.selectFrom(r0, r1), p0b = hi.selectFrom(r0, r1);
+        FloatVector p1a = lo.selectFrom(r2, r3), p1b = hi.selectFrom(r2, r3);
+        FloatVector p2a = lo.selectFrom(r4, r5), p2b = hi.selectFrom(r4, r5);
+        // vectors 0-2 hold k 0..7 (the pair streams' first halves), 3-5 k 8..15
+        MERGE_2[0].selectFrom(MERGE_01[0].selectFrom(p0a, p1a), p2a).intoArray(dst, dof);
+        MERGE_2[1].selectFrom(MERGE_01[1].selectFrom(p0a, p1a), p2a).intoArray(dst, dof + 16);
+        MERGE_2[2].selectFrom(MERGE_01[2].selectFrom(p0a, p1a), p2a).intoArray(dst, dof + 32);
+        MERGE_2[3].selectFrom(MERGE_01[3].selectFrom(p0b, p1b), p2b).intoArray(dst, dof + 48);
+        MERGE_2[4].selectFrom(MERGE_01[4].selectFrom(p0b, p1b), p2b).intoArray(dst, dof + 64);
+        MERGE_2[5].selectFrom(MERGE_01[5].selectFrom(p0b, p1b), p2b).intoArray(dst, dof + 80);
+    }
 }
