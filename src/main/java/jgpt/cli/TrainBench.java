@@ -201,10 +201,7 @@ final class TrainBench implements Callable<Integer> {
         model.backward(1f);
         t[2] = System.nanoTime();
         double norm = GradClip.norm(model.grads());
-        if (cfg.gradClip() > 0) {
-            GradClip.scale(model.grads(), 0, model.grads().numel(), GradClip.coefficient(norm, cfg.gradClip()));
-        }
-        adam.step((float) cfg.lr(), stepNo);
+        adam.step((float) cfg.lr(), stepNo, GradClip.coefficient(norm, cfg.gradClip()));
         t[3] = System.nanoTime();
         return loss;
     }

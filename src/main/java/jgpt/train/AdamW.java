@@ -56,11 +56,25 @@ public final class AdamW implements AutoCloseable {
 
     /** One update of every parameter; t is the 1-based step count (for bias correction). */
     public void step(float lr, int t) {
-        step(lr, t, 0, params.numel());
+        step(lr, t, 1f);
+    }
+
+    /**
+     * One update of every parameter with the gradients multiplied by gradScale as they are read
+     * (gradient clipping's coefficient): the same float products as scaling the gradient buffer in
+     * place first, without that extra pass over it. The gradient buffer is left as it was.
+     */
+    public void step(float lr, int t, float gradScale) {
+        step(lr, t, 0, params.numel(), gradScale);
     }
 
     /** One update of the elements [from, to) of the flat buffer only (an FSDP shard). */
     public void step(float lr, int t, long from, long to) {
+        step(lr, t, from, to, 1f);
+    }
+
+    /** One update of the elements [from, to) only, gradients multiplied by gradScale as they are read. */
+    public void step(float lr, int t, long from, long to, float gradScale) {
         if (t < 1) throw new IllegalArgumentException("step count t must be >= 1: " + t);
         if (from < 0 || to > params.numel() || from > to) {
             throw new IllegalArgumentException("range [" + from + ", " + to + ") outside 0.." + params.numel());
@@ -74,34 +88,36 @@ public final class AdamW implements AutoCloseable {
         for (ParamTensor p : params.layout().tensors()) {
             long lo = Math.max(from, p.offset());
             long hi = Math.min(to, p.offset() + p.numel());
-            if (lo < hi) updateParallel(lo, hi, p.decayed() ? decay : 1f, stepSize, bc2Sqrt);
+            if (lo < hi) updateParallel(lo, hi, p.decayed() ? decay : 1f, stepSize, bc2Sqrt, gradScale);
         }
     }
 
     /** Elements per parallel chunk of an update (each element is independent, so any split gives the same bits). */
     private static final int CHUNK = 1 << 15;
 
-    private void updateParallel(long from, long to, float decay, float stepSize, float bc2Sqrt) {
+    private void updateParallel(long from, long to, float decay, float stepSize, float bc2Sqrt, float gradScale) {
         long chunks = (to - from + CHUNK - 1) / CHUNK;
         if (chunks <= 1) {
-            update(from, to, decay, stepSize, bc2Sqrt);
+            update(from, to, decay, stepSize, bc2Sqrt, gradScale);
             return;
         }
         Parallel.forRange((int) chunks, 1, (s, e) ->
-                update(from + (long) s * CHUNK, Math.min(to, from + (long) e * CHUNK), decay, stepSize, bc2Sqrt));
+                update(from + (long) s * CHUNK, Math.min(to, from + (long) e * CHUNK), decay, stepSize, bc2Sqrt, gradScale));
     }
 
-    private void update(long from, long to, float decay, float stepSize, float bc2Sqrt) {
+    private void update(long from, long to, float decay, float stepSize, float bc2Sqrt, float gradScale) {
         MemorySegment P = params.data(), G = grads.data(), M = m.data(), V = v.data();
         float b1 = (float) beta1, b2 = (float) beta2, c1 = (float) (1 - beta1), c2 = (float) (1 - beta2);
         float eps = (float) this.eps;
-        boolean decays = decay != 1f;
+        boolean decays = decay != 1f, scales = gradScale != 1f;
+        FloatVector gs = FloatVector.broadcast(S, gradScale);
         long i = from;
         long vecEnd = from + (to - from) / S.length() * S.length();
         for (; i < vecEnd; i += S.length()) {
             long off = i * Float.BYTES;
             FloatVector p = FloatVector.fromMemorySegment(S, P, off, NATIVE);
             FloatVector g = FloatVector.fromMemorySegment(S, G, off, NATIVE);
+            if (scales) g = g.mul(gs);
             FloatVector mi = FloatVector.fromMemorySegment(S, M, off, NATIVE).mul(b1).add(g.mul(c1));
             FloatVector vi = FloatVector.fromMemorySegment(S, V, off, NATIVE).mul(b2).add(g.mul(g).mul(c2));
             if (decays) p = p.mul(decay);
@@ -114,6 +130,7 @@ public final class AdamW implements AutoCloseable {
         for (; i < to; i++) {
             float p = P.getAtIndex(ValueLayout.JAVA_FLOAT, i);
             float g = G.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            if (scales) g = g * gradScale;
             float mi = M.getAtIndex(ValueLayout.JAVA_FLOAT, i) * b1 + g * c1;
             float vi = V.getAtIndex(ValueLayout.JAVA_FLOAT, i) * b2 + g * g * c2;
             if (decays) p = p * decay;

@@ -225,13 +225,12 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
         return Math.sqrt(comm.allReduceSum(sq));
     }
 
-    public void scaleGrads(float coef) {
-        for (Range r : ownedRanges()) GradClip.scale(grads, r.from(), r.to(), coef);
-    }
-
-    /** AdamW on this rank's shard; ZeRO-2 then all-gathers the updated parameters. */
-    public void optimizerStep(float lr, int t) {
-        for (Range r : ownedRanges()) opt.step(lr, t, r.from(), r.to());
+    /**
+     * AdamW on this rank's shard, gradients multiplied by gradScale (clipping's coefficient) as
+     * they are read; ZeRO-2 then all-gathers the updated parameters.
+     */
+    public void optimizerStep(float lr, int t, float gradScale) {
+        for (Range r : ownedRanges()) opt.step(lr, t, r.from(), r.to(), gradScale);
         if (strategy == Strategy.ZERO2) {
             for (int u = -1; u <= L; u++) gatherNow(u, params, true);
         }

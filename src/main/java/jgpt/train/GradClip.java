@@ -3,13 +3,12 @@ package jgpt.train;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import jgpt.kernels.Parallel;
-import jgpt.kernels.Vec;
 import jgpt.model.FlatBuffer;
 
 /**
- * Gradient clipping by global L2 norm, like PyTorch's {@code clip_grad_norm_}. Split into
- * {@link #sumOfSquares} and {@link #scale} so a distributed trainer can all-reduce the squared
- * norms of its shards before deciding the coefficient.
+ * Gradient clipping by global L2 norm, like PyTorch's {@code clip_grad_norm_}: the norm (from
+ * {@link #sumOfSquares}, which a distributed trainer sums over its shards) gives a
+ * {@link #coefficient} that AdamW multiplies into the gradients as it reads them.
  */
 public final class GradClip {
     private GradClip() {}
@@ -63,26 +62,9 @@ public final class GradClip {
         return Math.sqrt(sumOfSquares(grads, 0, grads.numel()));
     }
 
-    /** PyTorch's coefficient max_norm / (norm + 1e-6), clamped to at most 1. */
+    /** PyTorch's coefficient max_norm / (norm + 1e-6), clamped to at most 1; 1 when maxNorm <= 0 (no clipping). */
     public static float coefficient(double norm, double maxNorm) {
+        if (maxNorm <= 0) return 1f;
         return (float) Math.min(1.0, maxNorm / (norm + 1e-6));
-    }
-
-    /** Multiplies elements [from, to) by coef (vectorized, in parallel); a no-op when coef is 1 (not clipping). */
-    public static void scale(FlatBuffer grads, long from, long to, float coef) {
-        if (coef == 1f || to <= from) return;
-        MemorySegment g = grads.data();
-        long blocks = (to - from + BLOCK - 1) / BLOCK;
-        Parallel.forRange((int) blocks, 1, (s, e) -> {
-            long lo = from + (long) s * BLOCK;
-            Vec.scale(g, lo, Math.min(to, from + (long) e * BLOCK), coef);
-        });
-    }
-
-    /** Clips the whole buffer to maxNorm; returns the norm before clipping. */
-    public static double clip(FlatBuffer grads, double maxNorm) {
-        double norm = norm(grads);
-        scale(grads, 0, grads.numel(), coefficient(norm, maxNorm));
-        return norm;
     }
 }

@@ -232,15 +232,11 @@ public final class Trainer {
                 double norm;
                 if (dp == null) {
                     norm = GradClip.norm(model.grads());
-                    if (cfg.gradClip() > 0) {
-                        GradClip.scale(model.grads(), 0, model.grads().numel(), GradClip.coefficient(norm, cfg.gradClip()));
-                    }
-                    opt.step((float) lr, step);
+                    opt.step((float) lr, step, GradClip.coefficient(norm, cfg.gradClip()));
                 } else {
                     loss = dp.mean(loss);
                     norm = dp.gradNorm();
-                    if (cfg.gradClip() > 0) dp.scaleGrads(GradClip.coefficient(norm, cfg.gradClip()));
-                    dp.optimizerStep((float) lr, step);
+                    dp.optimizerStep((float) lr, step, GradClip.coefficient(norm, cfg.gradClip()));
                     commNanos += dp.takeCommNanos();
                 }
                 long dt = System.nanoTime() - t0;

@@ -118,8 +118,7 @@ public final class DistTrainJob {
             model.forward(in, tg, 1, 16);
             model.backward(1f / comm.size());
             dp.finishBackward();
-            dp.scaleGrads(GradClip.coefficient(dp.gradNorm(), 1.0));
-            dp.optimizerStep(1e-3f, 1);
+            dp.optimizerStep(1e-3f, 1, GradClip.coefficient(dp.gradNorm(), 1.0));
             long resident = dp.residentStateBytes();
             long ddp = 16 * model.numParams();
             long computed = dp.sharding().stateBytes(Strategy.FSDP);

@@ -87,18 +87,37 @@ class OptimTest {
     }
 
     @Test
-    void clipScalesOnlyAboveMaxNorm() {
+    void clipCoefficientIsOneBelowMaxNormAndMaxNormOverNormAbove() {
         try (FlatBuffer g = new FlatBuffer(LAYOUT)) {
             g.zero();
             g.set(0, 3f);
             g.set(5, 4f); // norm 5
-            assertThat(GradClip.clip(g, 10.0)).isCloseTo(5.0, within(1e-12));
-            assertThat(g.get(0)).isEqualTo(3f);
-            assertThat(GradClip.clip(g, 1.0)).isCloseTo(5.0, within(1e-12));
-            double coef = 1.0 / (5.0 + 1e-6);
-            assertThat((double) g.get(0)).isCloseTo(3 * coef, within(1e-7));
-            assertThat((double) g.get(5)).isCloseTo(4 * coef, within(1e-7));
-            assertThat(GradClip.norm(g)).isCloseTo(1.0, within(1e-6));
+            double norm = GradClip.norm(g);
+            assertThat(norm).isCloseTo(5.0, within(1e-12));
+            assertThat(GradClip.coefficient(norm, 10.0)).isEqualTo(1f);
+            assertThat(GradClip.coefficient(norm, 0.0)).as("no clipping").isEqualTo(1f);
+            assertThat((double) GradClip.coefficient(norm, 1.0)).isCloseTo(1.0 / (5.0 + 1e-6), within(1e-7));
+        }
+    }
+
+    /** AdamW's gradScale is promised to give the same bits as scaling the gradients in place first. */
+    @Test
+    void adamwGradScaleEqualsScalingTheGradientsFirst() {
+        try (FlatBuffer p1 = new FlatBuffer(LAYOUT); FlatBuffer g1 = new FlatBuffer(LAYOUT);
+             FlatBuffer p2 = new FlatBuffer(LAYOUT); FlatBuffer g2 = new FlatBuffer(LAYOUT);
+             AdamW folded = new AdamW(p1, g1, 0.1); AdamW scaledFirst = new AdamW(p2, g2, 0.1)) {
+            fill(p1, 1);
+            fill(p2, 1);
+            for (int t = 1; t <= 3; t++) {
+                fill(g1, 10 + t);
+                fill(g2, 10 + t);
+                float coef = GradClip.coefficient(GradClip.norm(g1), 0.5);
+                assertThat(coef).isLessThan(1f);
+                folded.step(1e-2f, t, coef);
+                for (long i = 0; i < g2.numel(); i++) g2.set(i, g2.get(i) * coef);
+                scaledFirst.step(1e-2f, t);
+            }
+            for (long i = 0; i < p1.numel(); i++) assertThat(p1.get(i)).as("param %d", i).isEqualTo(p2.get(i));
         }
     }
 
