@@ -14,13 +14,11 @@ import jdk.incubator.vector.FloatVector;
  * each split into heads of size hs = C / NH) and Llama's grouped-query layout; scale 1/√hs.
  * Forward saves the attention probabilities [B, NH, T, T] (zero above the diagonal) for
  * backward. Forward runs in parallel over (batch, head), backward over (batch, kv head), so no
- * two threads write the same memory; per head, the products are {@link Gemm} calls on strided
- * views (no copies), cut into row blocks of TB so the causal upper triangle is mostly skipped.
+ * two threads write the same memory; per head, each product is one {@link Gemm} call on strided
+ * views (no copies) under a causal mask, which skips the micro-tiles above the diagonal and the
+ * depth where P or dS is zero.
  */
 public final class Attention {
-    /** Rows per causal block: each block's products stop at its last row's horizon. */
-    private static final int TB = 64;
-
     /** Per-thread T x T scratch for dP/dS in backward, grown once to the largest T seen. */
     private static final ThreadLocal<MemorySegment[]> SCRATCH = ThreadLocal.withInitial(() -> new MemorySegment[] {MemorySegment.NULL});
 
@@ -45,14 +43,10 @@ public final class Attention {
                 int b = bh / NH, h = bh % NH, g = h / group;
                 long base = (long) b * T * row, hq = base + (long) h * hs, hk = base + C + (long) g * hs, hv = hk + (long) NKV * hs;
                 long a = (long) bh * T * T, o = (long) b * T * C + (long) h * hs;
-                for (int t0 = 0; t0 < T; t0 += TB) {
-                    int t1 = Math.min(T, t0 + TB);
-                    // S = Q Kᵀ for rows [t0, t1), columns [0, t1)
-                    Gemm.serial(qkv, hq, row, 1, qkv, hk, 1, row, att, a, T, t0, t1, 0, t1, hs, false);
-                    for (int t = t0; t < t1; t++) softmaxRow(att, a + (long) t * T, t, T, scale);
-                    // O = P V (P is zero beyond each row's t)
-                    Gemm.serial(att, a, T, 1, qkv, hv, row, 1, out, o, C, t0, t1, 0, hs, t1, false);
-                }
+                // S = Q Kᵀ on and below the diagonal, softmax row by row, O = P V (P is zero past each row's t)
+                Gemm.serial(qkv, hq, row, 1, qkv, hk, 1, row, att, a, T, 0, T, 0, T, hs, false, Gemm.BELOW_DIAGONAL);
+                for (int t = 0; t < T; t++) softmaxRow(att, a + (long) t * T, t, T, scale);
+                Gemm.serial(att, a, T, 1, qkv, hv, row, 1, out, o, C, 0, T, 0, hs, T, false, Gemm.A_LOWER);
             }
         });
     }
@@ -62,7 +56,9 @@ public final class Attention {
         int n = t + 1;
         Vec.scale(att, r, r + n, scale);
         float max = Vec.max(att, r, n);
-        Vec.expShifted(att, r, max, att, r, n);
+        // exp over whole vectors, past t into lanes that are zeroed below: no scalar tail, which
+        // cost as much as the rest of the exps (rows average 8 vectors and 7.5 tail elements)
+        Vec.expShifted(att, r, max, att, r, Math.min(T, (n + L - 1) / L * L));
         float total = Vec.sum(att, r, n);
         Vec.scale(att, r, r + n, 1f / total);
         if (n < T) Vec.zero(att, r + n, r + T);
@@ -92,21 +88,14 @@ public final class Attention {
                 for (int h = g * group; h < (g + 1) * group; h++) {
                     boolean addKv = h > g * group;
                     long hq = base + (long) h * hs, a = ((long) b * NH + h) * T * T, o = (long) b * T * C + (long) h * hs;
-                    for (int t0 = 0; t0 < T; t0 += TB) {
-                        int t1 = Math.min(T, t0 + TB);
-                        // dP = dO Vᵀ, then dS = P ⊙ (dP - Σ P dP) · scale, in place
-                        Gemm.serial(dout, o, C, 1, qkv, hv, 1, row, ds, 0, T, t0, t1, 0, t1, hs, false);
-                        for (int t = t0; t < t1; t++) softmaxBackwardRow(ds, att, (long) t * T, a + (long) t * T, t, T, scale);
-                        // dQ = dS K (rows [t0, t1) see keys [0, t1))
-                        Gemm.serial(ds, 0, T, 1, qkv, hk, row, 1, dqkv, hq, row, t0, t1, 0, hs, t1, false);
-                    }
-                    for (int t0 = 0; t0 < T; t0 += TB) {
-                        int t1 = Math.min(T, t0 + TB);
-                        // Keys/values [t0, t1) are seen by queries [t0, T): dK (+)= dSᵀ Q, dV (+)= Pᵀ dO
-                        long k0 = t0;
-                        Gemm.serial(ds, k0 * T, 1, T, qkv, hq + k0 * row, row, 1, dqkv, hk, row, t0, t1, 0, hs, T - t0, addKv);
-                        Gemm.serial(att, a + k0 * T, 1, T, dout, o + k0 * C, C, 1, dqkv, hv, row, t0, t1, 0, hs, T - t0, addKv);
-                    }
+                    // dP = dO Vᵀ on and below the diagonal, then dS = P ⊙ (dP - Σ P dP) · scale, in place
+                    Gemm.serial(dout, o, C, 1, qkv, hv, 1, row, ds, 0, T, 0, T, 0, T, hs, false, Gemm.BELOW_DIAGONAL);
+                    for (int t = 0; t < T; t++) softmaxBackwardRow(ds, att, (long) t * T, a + (long) t * T, t, T, scale);
+                    // dQ = dS K (query t sees keys up to t)
+                    Gemm.serial(ds, 0, T, 1, qkv, hk, row, 1, dqkv, hq, row, 0, T, 0, hs, T, false, Gemm.A_LOWER);
+                    // Key j is seen by queries from j on: dK (+)= dSᵀ Q, dV (+)= Pᵀ dO
+                    Gemm.serial(ds, 0, 1, T, qkv, hq, row, 1, dqkv, hk, row, 0, T, 0, hs, T, addKv, Gemm.A_UPPER);
+                    Gemm.serial(att, a, 1, T, dout, o, C, 1, dqkv, hv, row, 0, T, 0, hs, T, addKv, Gemm.A_UPPER);
                 }
             }
         });

@@ -1,6 +1,7 @@
 package jgpt.kernels;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static jgpt.kernels.Vec.NO;
 
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -225,6 +226,25 @@ final class Gemm {
     /** C rows [m0, m1) x columns [n0, n1) on the calling thread; for callers already in parallel. */
     static void serial(MemorySegment a, long aOff, long aRs, long aCs, MemorySegment b, long bOff, long bRs, long bCs,
                        MemorySegment c, long cOff, long cRs, int m0, int m1, int n0, int n1, int K, boolean accumulate) {
+        serial(a, aOff, aRs, aCs, b, bOff, bRs, bCs, c, cOff, cRs, m0, m1, n0, n1, K, accumulate, UNMASKED);
+    }
+
+    /** A plain product. The masks below are attention's causal triangles, with rows, columns and depth all positions. */
+    static final int UNMASKED = 0;
+    /** Only C[i, j] with j <= i is wanted: tiles wholly above the diagonal are skipped (C there is left as it was). */
+    static final int BELOW_DIAGONAL = 1;
+    /** A[i, k] = 0 for k > i (probabilities, score gradients): a row panel's depth stops after its last row. */
+    static final int A_LOWER = 2;
+    /** A[i, k] = 0 for k < i (their transposes): a row panel's depth starts at its first row. */
+    static final int A_UPPER = 3;
+
+    /**
+     * serial under a causal mask: a whole head's product in one call, each operand packed once,
+     * with the work the mask makes zero left out. Skipped depth only ever multiplies zeros of A,
+     * and fma(0, b, c) is c, so the products are those of the unmasked call.
+     */
+    static void serial(MemorySegment a, long aOff, long aRs, long aCs, MemorySegment b, long bOff, long bRs, long bCs,
+                       MemorySegment c, long cOff, long cRs, int m0, int m1, int n0, int n1, int K, boolean accumulate, int mask) {
         if (m1 <= m0 || n1 <= n0) return;
         if (K <= 0) {
             if (!accumulate) for (int i = m0; i < m1; i++) Vec.zero(c, cOff + i * cRs + n0, cOff + i * cRs + n1);
@@ -239,8 +259,19 @@ final class Gemm {
                 packB(b, bOff + pc * bRs + jc * bCs, bRs, bCs, kc, nc, s.b, b0, 0, (nc + NR - 1) / NR);
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
-                    packA(a, aOff + ic * aRs + pc * aCs, aRs, aCs, mc, kc, s);
-                    macro(s, s.b, b0, mc, nc, kc, c, cOff + ic * cRs + jc, cRs, !accumulate && pc == 0);
+                    boolean fresh = !accumulate && pc == 0;
+                    if (mask == UNMASKED) {
+                        packA(a, aOff + ic * aRs + pc * aCs, aRs, aCs, mc, kc, s);
+                        macro(s, s.b, b0, mc, nc, kc, c, cOff + ic * cRs + jc, cRs, fresh);
+                        continue;
+                    }
+                    // Rows [ic, ic + mc) read no depth past their last row under A_LOWER, none before
+                    // their first under A_UPPER: pack only what they read.
+                    int kcA = mask == A_LOWER ? Math.min(kc, Math.max(0, ic + mc - pc)) : kc;
+                    int from = mask == A_UPPER ? Math.min(kc, Math.max(0, ic - pc)) : 0;
+                    if (kcA == 0 && !fresh) continue;
+                    packA(a, aOff + ic * aRs + pc * aCs, aRs, aCs, mc, from, kcA, s);
+                    masked(s, s.b, b0, mc, nc, kc, kcA, c, cOff + ic * cRs + jc, cRs, fresh, mask, ic, jc, pc);
                 }
             }
         }
@@ -263,6 +294,33 @@ final class Gemm {
     }
 
     /**
+     * macro under a mask: A's panels have depth kcA (B's kc); the block's first row, column and
+     * depth are positions row0, col0 and depth0. A tile that the mask leaves nothing to add is
+     * skipped, unless it must still be written as zeros ({@code fresh}).
+     */
+    private static void masked(Scratch s, float[] bp, int b0, int mc, int nc, int kc, int kcA, MemorySegment c, long co, long cRs,
+                               boolean fresh, int mask, int row0, int col0, int depth0) {
+        int t0 = aligned(s.tileSeg);
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr);
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = Math.min(MR, mc - ir), first = row0 + ir, last = first + mr - 1;
+                int k0 = 0, k1 = kcA;
+                if (mask == BELOW_DIAGONAL) {
+                    if (col0 + jr > last) continue;
+                } else if (mask == A_LOWER) {
+                    k1 = Math.min(kcA, Math.max(0, last + 1 - depth0));
+                } else {
+                    k0 = Math.min(kc, Math.max(0, first - depth0));
+                }
+                if (k1 <= k0 && !fresh) continue;
+                k1 = Math.max(k0, k1);
+                tile(s, bp, ir * kcA + k0 * MR, b0 + jr * kc + k0 * NR, k1 - k0, c, co + ir * cRs + jr, cRs, mr, nr, fresh, t0);
+            }
+        }
+    }
+
+    /**
      * Packs A rows into MR-row micro-panels of MR*kc floats at p*MR*kc, k-major: element (i, k) at
      * k*MR + i, so the micro-kernel reads its MR values of A for each k at constant offsets (with
      * the layout a runtime stride, C2 kept six bounds checks and an imul in the k loop). When A's
@@ -271,14 +329,19 @@ final class Gemm {
      * any other strides are read element by element. Short panels are zero-padded.
      */
     private static void packA(MemorySegment a, long off, long rs, long cs, int mc, int kc, Scratch s) {
+        packA(a, off, rs, cs, mc, 0, kc, s);
+    }
+
+    /** packA of depth [from, kc) only (the panels keep depth kc; what comes before from is left as it was). */
+    private static void packA(MemorySegment a, long off, long rs, long cs, int mc, int from, int kc, Scratch s) {
         float[] ap = s.a, tmp = s.rows;
         for (int p = 0; p * MR < mc; p++) {
             int rows = Math.min(MR, mc - p * MR), base = p * MR * kc;
             if (rows < MR) java.util.Arrays.fill(ap, base, base + MR * kc, 0f);
             long rowOff = off + (long) p * MR * rs;
             if (cs == 1) {
-                for (int i = 0; i < rows; i++) MemorySegment.copy(a, JAVA_FLOAT, (rowOff + i * rs) * 4, tmp, i * kc, kc);
-                int k0 = 0;
+                for (int i = 0; i < rows; i++) MemorySegment.copy(a, JAVA_FLOAT, (rowOff + i * rs + from) * 4, tmp, i * kc + from, kc - from);
+                int k0 = from;
                 if (rows == MR && MR == 6 && Transpose.AVAILABLE) {
                     for (; k0 + 16 <= kc; k0 += 16) Transpose.rows6(tmp, k0, kc, ap, base + k0 * MR);
                 }
@@ -290,7 +353,7 @@ final class Gemm {
                 // contiguous, one cache line per k. Six plain loads per k, not a 6-float
                 // MemorySegment.copy: 1.2 against 3.3 ns a float at the LM head's 201 KB stride
                 // (0.6 against 0.9 at 3 KB), the copy's call leaving fewer line misses in flight.
-                for (int k = 0; k < kc; k++) {
+                for (int k = from; k < kc; k++) {
                     long r = rowOff + k * cs;
                     int d = base + k * MR;
                     ap[d] = a.getAtIndex(JAVA_FLOAT, r);
@@ -301,7 +364,7 @@ final class Gemm {
                     ap[d + 5] = a.getAtIndex(JAVA_FLOAT, r + 5);
                 }
             } else {
-                for (int k = 0; k < kc; k++) {
+                for (int k = from; k < kc; k++) {
                     long r = rowOff + k * cs;
                     for (int i = 0; i < rows; i++) ap[base + k * MR + i] = a.getAtIndex(JAVA_FLOAT, r + i * rs);
                 }
@@ -374,8 +437,16 @@ final class Gemm {
     private static void tile(Scratch s, float[] bp, int ao, int bo, int kc, MemorySegment c, long co, long cRs, int mr, int nr,
                              boolean fresh, int t0) {
         float[] t = s.tile;
-        if (fresh) java.util.Arrays.fill(t, t0, t0 + MR * NR, 0f);
-        else for (int i = 0; i < mr; i++) MemorySegment.copy(c, JAVA_FLOAT, (co + i * cRs) * 4, t, t0 + i * NR, nr);
+        if (fresh) {
+            FloatVector zero = FloatVector.zero(S);
+            for (int i = t0; i < t0 + MR * NR; i += L) zero.intoArray(t, i);
+        } else if (nr == NR) {
+            for (int i = 0; i < mr; i++) {
+                for (int j = 0; j < NR; j += L) FloatVector.fromMemorySegment(S, c, (co + i * cRs + j) * 4, NO).intoArray(t, t0 + i * NR + j);
+            }
+        } else {
+            for (int i = 0; i < mr; i++) MemorySegment.copy(c, JAVA_FLOAT, (co + i * cRs) * 4, t, t0 + i * NR, nr);
+        }
         kernel(s.a, ao, bp, bo, kc, t, t0);
         for (int i = 0; i < mr; i++) MemorySegment.copy(t, t0 + i * NR, c, JAVA_FLOAT, (co + i * cRs) * 4, nr);
     }
