@@ -109,7 +109,10 @@ public final class AdamW implements AutoCloseable {
         MemorySegment P = params.data(), G = grads.data(), M = m.data(), V = v.data();
         float b1 = (float) beta1, b2 = (float) beta2, c1 = (float) (1 - beta1), c2 = (float) (1 - beta2);
         float eps = (float) this.eps;
-        boolean decays = decay != 1f, scales = gradScale != 1f;
+        boolean decays = decay != 1f;
+        // Always multiplied (g · 1 is g): a branch on "clipping this step" was unswitched out of
+        // the loop by C2, and the first step that changed it deoptimized update into the
+        // interpreter, allocating 80 MB-1 GB of vector boxes per 124M step until it recompiled.
         FloatVector gs = FloatVector.broadcast(S, gradScale);
         long i = from;
         long vecEnd = from + (to - from) / S.length() * S.length();
@@ -117,7 +120,7 @@ public final class AdamW implements AutoCloseable {
             long off = i * Float.BYTES;
             FloatVector p = FloatVector.fromMemorySegment(S, P, off, NATIVE);
             FloatVector g = FloatVector.fromMemorySegment(S, G, off, NATIVE);
-            if (scales) g = g.mul(gs);
+            g = g.mul(gs);
             FloatVector mi = FloatVector.fromMemorySegment(S, M, off, NATIVE).mul(b1).add(g.mul(c1));
             FloatVector vi = FloatVector.fromMemorySegment(S, V, off, NATIVE).mul(b2).add(g.mul(g).mul(c2));
             if (decays) p = p.mul(decay);
@@ -130,7 +133,7 @@ public final class AdamW implements AutoCloseable {
         for (; i < to; i++) {
             float p = P.getAtIndex(ValueLayout.JAVA_FLOAT, i);
             float g = G.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-            if (scales) g = g * gradScale;
+            g = g * gradScale;
             float mi = M.getAtIndex(ValueLayout.JAVA_FLOAT, i) * b1 + g * c1;
             float vi = V.getAtIndex(ValueLayout.JAVA_FLOAT, i) * b2 + g * g * c2;
             if (decays) p = p * decay;
