@@ -21,8 +21,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code jgpt bench train}: training-step speed of a model shape on synthetic random tokens (no data
- * directory). Times forward, backward (including zeroing the gradients) and the optimizer (global-norm
- * clipping + AdamW) separately, after a warm-up that is not timed; reports tokens/s of the fastest
+ * directory). Times forward, backward (overwriting the gradients, as a first micro-step does) and
+ * the optimizer (global-norm clipping + AdamW) separately, after a warm-up that is not timed; reports tokens/s of the fastest
  * step and the mean, model FLOPs per token as nanoGPT's {@code estimate_mfu} counts them
  * (6N + 12·L·C·T, N = parameters without wpe and without the vocabulary's padding rows), achieved
  * GFLOPS, MFU against the best sgemm GFLOPS measured in the same process on the same threads
@@ -197,8 +197,7 @@ final class TrainBench implements Callable<Integer> {
         t[0] = System.nanoTime();
         float loss = model.forward(inputs, targets, B, T);
         t[1] = System.nanoTime();
-        model.zeroGrad();
-        model.backward(1f);
+        model.backward(1f, false);
         t[2] = System.nanoTime();
         double norm = GradClip.norm(model.grads());
         adam.step((float) cfg.lr(), stepNo, GradClip.coefficient(norm, cfg.gradClip()));

@@ -38,9 +38,15 @@ public final class Matmul {
      */
     public void backward(MemorySegment dinp, MemorySegment dw, MemorySegment dbias,
                          MemorySegment dout, MemorySegment inp, MemorySegment w, int N, int C, int OC) {
+        backward(dinp, dw, dbias, dout, inp, w, N, C, OC, true);
+    }
+
+    /** {@link #backward} with dw overwritten (dw = doutᵀ · inp) when {@code accumulateDw} is false. */
+    public void backward(MemorySegment dinp, MemorySegment dw, MemorySegment dbias,
+                         MemorySegment dout, MemorySegment inp, MemorySegment w, int N, int C, int OC, boolean accumulateDw) {
         if (dinp != null) Gemm.gemm(dout, 0, OC, 1, w, 0, C, 1, dinp, 0, C, N, C, OC, false);
         // dw[o, c] += sum_n dout[n, o] * inp[n, c]: A = doutᵀ, read with strides (1, OC).
-        Gemm.gemm(dout, 0, 1, OC, inp, 0, C, 1, dw, 0, C, OC, C, N, true);
+        Gemm.gemm(dout, 0, 1, OC, inp, 0, C, 1, dw, 0, C, OC, C, N, accumulateDw);
         if (dbias != null) biasBackward(dbias, dout, N, OC);
     }
 

@@ -4,6 +4,9 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
 import jgpt.kernels.Attention;
 import jgpt.kernels.CrossEntropy;
 import jgpt.kernels.Embedding;
@@ -31,6 +34,8 @@ public final class GPT implements LanguageModel {
     private int curB, curT;
     private boolean haveTargets;
     private Hooks hooks = Hooks.NONE;
+    /** See {@link #zeroAllButMatmulWeights}. */
+    private final long[] notOverwritten;
 
     /**
      * Calls around each unit of forward and backward, for parallelism applied from outside (FSDP
@@ -71,6 +76,7 @@ public final class GPT implements LanguageModel {
         this.layout = ParamLayout.gpt2(config);
         this.params = new FlatBuffer(layout);
         this.grads = new FlatBuffer(layout);
+        this.notOverwritten = notOverwritten(config, layout, head());
     }
 
     public GPTConfig config() { return config; }
@@ -166,7 +172,19 @@ public final class GPT implements LanguageModel {
      * adding into {@link #grads()}. Overwrites the logits buffer with their gradient.
      */
     public void backward(float gradScale) {
+        backward(gradScale, true);
+    }
+
+    /**
+     * Without {@code accumulate}, the weight matrices' gradient products write their tiles from
+     * zeros (fma(a, b, +0) is a·b rounded, as into a zeroed buffer: the same bits) and only the
+     * rest of the buffer is zeroed first: norms, biases, wpe (and wte when untied: the embedding
+     * scatters into it). That skips the pass zeroing all of it and the products' reads of it.
+     */
+    @Override
+    public void backward(float gradScale, boolean accumulate) {
         if (act == null || !haveTargets) throw new IllegalStateException("backward needs a forward with targets first");
+        if (!accumulate) zeroAllButMatmulWeights();
         int B = curB, T = curT, BT = B * T;
         int C = config.nEmbd(), NH = config.nHead(), V = config.vocabSize(), Vp = config.paddedVocab();
         Activations a = act;
@@ -174,7 +192,7 @@ public final class GPT implements LanguageModel {
         int L = config.nLayer();
         CrossEntropy.backward(a.logits, a.ceStats, targets, gradScale / BT, BT, V, Vp);
         hooks.beforeBackward(L);
-        mm.backward(a.dln, g(head()), null, a.logits, a.lnf, p(head()), BT, C, Vp);
+        mm.backward(a.dln, g(head()), null, a.logits, a.lnf, p(head()), BT, C, Vp, accumulate);
         a.dresid.fill((byte) 0);
         LayerNorm.backward(a.dresid, g("ln_f.weight"), gOpt("ln_f.bias"), a.dln, a.resid[config.nLayer()],
                 p("ln_f.weight"), a.lnfMean, a.lnfRstd, BT, C);
@@ -184,21 +202,21 @@ public final class GPT implements LanguageModel {
             hooks.beforeBackward(l);
             // MLP branch: resid[l+1] = resid2 + c_proj(gelu(c_fc(ln_2(resid2))))
             mm.backward(a.dfch, g(h + "mlp.c_proj.weight"), gOpt(h + "mlp.c_proj.bias"), a.dresid, a.fchGelu[l],
-                    p(h + "mlp.c_proj.weight"), BT, 4 * C, C);
+                    p(h + "mlp.c_proj.weight"), BT, 4 * C, C, accumulate);
             hooks.progress();
             Gelu.backward(a.dfch, a.fch[l], a.dfch, (long) BT * 4 * C);
             mm.backward(a.dln, g(h + "mlp.c_fc.weight"), gOpt(h + "mlp.c_fc.bias"), a.dfch, a.ln2[l],
-                    p(h + "mlp.c_fc.weight"), BT, C, 4 * C);
+                    p(h + "mlp.c_fc.weight"), BT, C, 4 * C, accumulate);
             LayerNorm.backward(a.dresid, g(h + "ln_2.weight"), gOpt(h + "ln_2.bias"), a.dln, a.resid2[l],
                     p(h + "ln_2.weight"), a.ln2Mean[l], a.ln2Rstd[l], BT, C);
             hooks.progress();
             // Attention branch: resid2 = resid[l] + c_proj(attn(c_attn(ln_1(resid[l]))))
             mm.backward(a.datty, g(h + "attn.c_proj.weight"), gOpt(h + "attn.c_proj.bias"), a.dresid, a.atty[l],
-                    p(h + "attn.c_proj.weight"), BT, C, C);
+                    p(h + "attn.c_proj.weight"), BT, C, C, accumulate);
             Attention.backward(a.dqkv, a.datty, a.qkv[l], a.att[l], B, T, C, NH);
             hooks.progress();
             mm.backward(a.dln, g(h + "attn.c_attn.weight"), gOpt(h + "attn.c_attn.bias"), a.dqkv, a.ln1[l],
-                    p(h + "attn.c_attn.weight"), BT, C, 3 * C);
+                    p(h + "attn.c_attn.weight"), BT, C, 3 * C, accumulate);
             LayerNorm.backward(a.dresid, g(h + "ln_1.weight"), gOpt(h + "ln_1.bias"), a.dln, a.resid[l],
                     p(h + "ln_1.weight"), a.ln1Mean[l], a.ln1Rstd[l], BT, C);
             hooks.afterBackward(l);
@@ -220,6 +238,34 @@ public final class GPT implements LanguageModel {
     }
 
     public void zeroGrad() { grads.zero(); }
+
+    /** Zeros the gradient buffer except the weight matrices that backward's products overwrite. */
+    private void zeroAllButMatmulWeights() {
+        for (int i = 0; i < notOverwritten.length; i += 2) Vec.zero(grads.data(), notOverwritten[i], notOverwritten[i + 1]);
+    }
+
+    /** [from, to) pairs of the gradient buffer outside the weight matrices that backward's products overwrite. */
+    private static long[] notOverwritten(GPTConfig config, ParamLayout layout, String head) {
+        List<ParamTensor> written = new ArrayList<>();
+        written.add(layout.tensor(head));
+        for (int l = 0; l < config.nLayer(); l++) {
+            for (String w : new String[] {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"}) {
+                written.add(layout.tensor("h." + l + "." + w + ".weight"));
+            }
+        }
+        written.sort(Comparator.comparingLong(ParamTensor::offset));
+        long[] ranges = new long[2 * written.size() + 2];
+        long from = 0;
+        int n = 0;
+        for (ParamTensor t : written) {
+            ranges[n++] = from;
+            ranges[n++] = t.offset();
+            from = t.offset() + t.numel();
+        }
+        ranges[n++] = from;
+        ranges[n] = layout.numel();
+        return ranges;
+    }
 
     /** Bytes of activation memory for batch B and length T. */
     public long activationBytes(int B, int T) {

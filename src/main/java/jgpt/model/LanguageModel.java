@@ -39,6 +39,16 @@ public interface LanguageModel extends AutoCloseable {
     /** Back-propagates the last forward's loss scaled by gradScale, adding into {@link #grads()}. */
     void backward(float gradScale);
 
+    /**
+     * Without {@code accumulate}, the gradients are overwritten: the same bits as
+     * {@link #zeroGrad()} then {@link #backward(float)}, which is what this default does; a model
+     * may do it without the pass that zeroes the whole gradient buffer.
+     */
+    default void backward(float gradScale, boolean accumulate) {
+        if (!accumulate) zeroGrad();
+        backward(gradScale);
+    }
+
     /** Logits of the last forward, [B*T, paddedVocab]. */
     MemorySegment logits();
 

@@ -263,13 +263,14 @@ public final class Trainer {
          * that the strategy computes is the mean over the global batch.
          */
         double trainStep() {
-            if (dp == null) model.zeroGrad(); else dp.zeroGrad();
+            if (dp != null) dp.zeroGrad();
             double sum = 0;
             for (int micro = 0; micro < accum; micro++) {
                 if (dp != null) dp.beginMicroStep(micro == accum - 1);
                 loader.next(inputs, targets);
                 sum += model.forward(inputs, targets, B, T);
-                model.backward(1f / ((float) accum * world));
+                // one process: the first micro-step overwrites the gradients (no zeroing pass)
+                model.backward(1f / ((float) accum * world), dp != null || micro > 0);
             }
             if (dp != null) dp.finishBackward();
             return sum / accum;

@@ -48,6 +48,38 @@ class GPTGradientTest {
         }
     }
 
+    /**
+     * backward without accumulate promises the bits of zeroGrad then backward: the gradient buffer
+     * starts as NaN everywhere, so any element it fails to overwrite (a missed tensor, wpe's
+     * unused rows past T, the vocabulary's padding rows) shows.
+     */
+    @ParameterizedTest(name = "tied={0} bias={1}")
+    @CsvSource({"true,true", "false,true", "true,false"})
+    void overwritingBackwardEqualsZeroingFirst(boolean tied, boolean bias) {
+        GPTConfig cfg = new GPTConfig(2, 2, 32, 16, 67, bias, tied);
+        int B = 2, T = 8;
+        try (GPT model = new GPT(cfg)) {
+            model.initWeights(new Rng(11));
+            Rng r = new Rng(12);
+            int[] x = new int[B * T], y = new int[B * T];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = r.nextInt(67);
+                y[i] = r.nextInt(67);
+            }
+            model.forward(x, y, B, T);
+            model.zeroGrad();
+            model.backward(0.5f);
+            float[] zeroedFirst = new float[(int) model.grads().numel()];
+            for (int i = 0; i < zeroedFirst.length; i++) zeroedFirst[i] = model.grads().get(i);
+            for (long i = 0; i < model.grads().numel(); i++) model.grads().set(i, Float.NaN);
+            model.forward(x, y, B, T);
+            model.backward(0.5f, false);
+            for (int i = 0; i < zeroedFirst.length; i++) {
+                assertThat(model.grads().get(i)).as("gradient element %d", i).isEqualTo(zeroedFirst[i]);
+            }
+        }
+    }
+
     @Test
     void gradientAccumulationAddsScaledMicroBatches() {
         GPTConfig cfg = new GPTConfig(1, 2, 32, 8, 67, true, true);
