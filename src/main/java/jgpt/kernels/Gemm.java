@@ -296,7 +296,9 @@ final class Gemm {
     /**
      * macro under a mask: A's panels have depth kcA (B's kc); the block's first row, column and
      * depth are positions row0, col0 and depth0. A tile that the mask leaves nothing to add is
-     * skipped, unless it must still be written as zeros ({@code fresh}).
+     * skipped, unless it must still be written as zeros ({@code fresh}). Apart from macro so the
+     * unmasked products' loop carries no mask branches (C2 deoptimizes a compiled loop when a
+     * branch its profile never saw taken turns up: see AdamW's update).
      */
     private static void masked(Scratch s, float[] bp, int b0, int mc, int nc, int kc, int kcA, MemorySegment c, long co, long cRs,
                                boolean fresh, int mask, int row0, int col0, int depth0) {
