@@ -49,6 +49,7 @@ public final class CommSelfTest {
             allReduce(n);
             allReduceAsyncOverlapped(n);
             reduceScatter(n);
+            reduceScattersInFlight(n);
             allGather(n, false, false);
             allGather(n, true, false);
             allGather(n, false, true);
@@ -131,6 +132,40 @@ public final class CommSelfTest {
         MemorySegment shard = floats(n);
         comm.reduceScatterSum(src, shard, n);
         for (long j = 0; j < n; j++) expect("reduceScatterSum n=" + n, shard, j, sumOfInputs(rank * n + j));
+    }
+
+    /**
+     * FSDP's pattern: two async reduce-scatters in flight (units whose backward finished one after
+     * the other), polled while computing, awaited oldest first; a third reuses the first's buffers.
+     */
+    private void reduceScattersInFlight(long n) {
+        MemorySegment[] src = new MemorySegment[2], shard = new MemorySegment[2];
+        Comm.Request[] req = new Comm.Request[2];
+        for (int round = 0; round < 3; round++) {
+            int k = round % 2;
+            if (req[k] != null) {
+                req[k].await();
+                checkShard("reduceScatterSumAsync n=" + n + " (round " + (round - 2) + ")", shard[k], n, round - 2);
+            }
+            if (src[k] == null) {
+                src[k] = floats(n * size);
+                shard[k] = floats(n);
+            }
+            for (long i = 0; i < n * size; i++) src[k].setAtIndex(JAVA_FLOAT, i, input(rank, i) * (round + 1));
+            shard[k].fill((byte) 0x7f);
+            req[k] = comm.reduceScatterSumAsync(src[k], shard[k], n);
+            check(overlappedWork(req[k]) == expectedWork(), "computation overlapped with reduceScatterSumAsync");
+        }
+        for (int round = 1; round < 3; round++) {
+            req[round % 2].await();
+            req[round % 2].await();
+            check(req[round % 2].isDone(), "isDone after await");
+            checkShard("reduceScatterSumAsync n=" + n + " (round " + round + ")", shard[round % 2], n, round);
+        }
+    }
+
+    private void checkShard(String what, MemorySegment shard, long n, int round) {
+        for (long j = 0; j < n; j++) expect(what, shard, j, sumOfInputs(rank * n + j) * (round + 1));
     }
 
     private static float shardValue(int r, long j) {
