@@ -31,11 +31,14 @@ import picocli.CommandLine.Option;
  * train --nproc} runs it with a preset's shape.)
  *
  * <p>Everything runs inside one mpirun job, in rounds: rank 0 alone trains one process × t threads
- * and one process × N·t threads (the other ranks sleep meanwhile, so the cores are free), then all
- * ranks train together. The scaling is the ratio within each round, reported with its median over
- * the rounds: this machine's speed drifts by tens of percent within minutes, so baselines measured
- * minutes apart from the distributed run (as a first version did) gave ratios from 1.3 to 2.2 for
- * the same code. An untimed warm-up round lets C2 compile everything in every rank first.
+ * and one process × N·t threads (the other ranks sleep meanwhile, so the cores are free); then
+ * every rank trains its own model on its share of the batch at the same time, with no
+ * communication (what N ranks could reach at best on this machine: the ceiling that the cores,
+ * memory and the other load set); then all ranks train together. The scaling is the ratio within
+ * each round, reported with its median over the rounds: this machine's speed drifts by tens of
+ * percent within minutes, so baselines measured minutes apart from the distributed run (as a
+ * first version did) gave ratios from 1.3 to 2.2 for the same code. An untimed warm-up round lets
+ * C2 compile everything in every rank first.
  */
 @Command(name = "train-bench", mixinStandardHelpOptions = true,
         description = "Benchmark distributed training: N ranks vs 1 process, same global batch, synthetic data.")
@@ -98,8 +101,15 @@ public final class TrainBenchCommand implements Callable<Integer> {
                 sleepUntilExists(rd.resolve("solo.done")); // not in a barrier: MPI waits by spinning on a core
             }
             comm.barrier();
+            train(local, s, independentDir(rd, comm.rank()), batch, threads, st);
+            comm.barrier();
             train(comm, s, rd.resolve("np" + nproc), batch, threads, st);
         }
+    }
+
+    /** Where rank r's run of the no-communication baseline writes its metrics. */
+    private static Path independentDir(Path round, int r) {
+        return round.resolve("independent").resolve("rank" + r);
     }
 
     private static Path roundDir(Path work, int r) {
@@ -107,16 +117,18 @@ public final class TrainBenchCommand implements Callable<Integer> {
     }
 
     private void report(Path work, Strategy s) {
-        double[][] one = new double[rounds][], all = new double[rounds][], many = new double[rounds][];
-        System.out.printf("| round | 1 x %d ms/step | 1 x %d ms/step | %d x %d ms/step | comm ms/step | scaling vs 1 x %d | vs 1 x %d |%n"
-                + "|---|---|---|---|---|---|---|%n", threads, threads * nproc, nproc, threads, threads, threads * nproc);
+        double[][] one = new double[rounds][], all = new double[rounds][], indep = new double[rounds][], many = new double[rounds][];
+        System.out.printf("| round | 1 x %d ms/step | 1 x %d ms/step | %d x %d independent ms/step | %d x %d ms/step | comm ms/step"
+                        + " | scaling vs 1 x %d | vs 1 x %d | vs independent |%n|---|---|---|---|---|---|---|---|---|%n",
+                threads, threads * nproc, nproc, threads, nproc, threads, threads, threads * nproc);
         for (int r = 0; r < rounds; r++) {
             Path rd = roundDir(work, r + 1);
             one[r] = timing(rd.resolve("np1"));
             all[r] = timing(rd.resolve("np1-all"));
+            indep[r] = independentTiming(rd);
             many[r] = timing(rd.resolve("np" + nproc));
-            System.out.printf("| %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f |%n", r + 1, one[r][1], all[r][1], many[r][1], many[r][2],
-                    many[r][0] / one[r][0], many[r][0] / all[r][0]);
+            System.out.printf("| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f |%n", r + 1, one[r][1], all[r][1], indep[r][1],
+                    many[r][1], many[r][2], many[r][0] / one[r][0], many[r][0] / all[r][0], many[r][0] / indep[r][0]);
         }
         GPTConfig m = new GPTConfig(nLayer, nHead, nEmbd, seqLen, vocab, true, true);
         Sharding sh = new Sharding(ParamLayout.gpt2(m), nLayer, nproc);
@@ -125,10 +137,27 @@ public final class TrainBenchCommand implements Callable<Integer> {
         System.out.printf("| 1 x %d | - | %.0f | 1.00 | %.1f | 0 | %,d |%n", threads, median(one, 0), median(one, 1), sh.stateBytes(Strategy.DDP));
         System.out.printf("| 1 x %d | - | %.0f | %.2f | %.1f | 0 | %,d |%n", threads * nproc, median(all, 0), ratio(all, one), median(all, 1),
                 sh.stateBytes(Strategy.DDP));
+        System.out.printf("| %d x %d | independent, no communication | %.0f | %.2f | %.1f | 0 | %,d |%n", nproc, threads, median(indep, 0),
+                ratio(indep, one), median(indep, 1), sh.stateBytes(Strategy.DDP));
         System.out.printf("| %d x %d | %s | %.0f | %.2f | %.1f | %.1f | %,d |%n", nproc, threads, s.flag(), median(many, 0), ratio(many, one),
                 median(many, 1), median(many, 2), sh.stateBytes(s));
-        System.out.printf("scaling %d ranks x %d thread(s) vs 1 process x %d: %.2f; vs 1 process x %d threads: %.2f (medians of the rounds' ratios)%n",
-                nproc, threads, threads, ratio(many, one), threads * nproc, ratio(many, all));
+        System.out.printf("scaling %d ranks x %d thread(s) vs 1 process x %d: %.2f; vs 1 process x %d threads: %.2f;"
+                        + " vs %d independent processes (the machine's ceiling): %.2f (medians of the rounds' ratios)%n",
+                nproc, threads, threads, ratio(many, one), threads * nproc, ratio(many, all), nproc, ratio(many, indep));
+    }
+
+    /**
+     * The no-communication baseline at the slowest rank's pace (ranks that synchronize every step
+     * cannot go faster): N times its tokens/s, and its ms/step.
+     */
+    private double[] independentTiming(Path round) {
+        double tokens = Double.MAX_VALUE, ms = 0;
+        for (int r = 0; r < nproc; r++) {
+            double[] t = timing(independentDir(round, r));
+            tokens = Math.min(tokens, t[0]);
+            ms = Math.max(ms, t[1]);
+        }
+        return new double[] {tokens * nproc, ms, 0};
     }
 
     /** Median over the rounds of one column. */

@@ -18,8 +18,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code jgpt bench train --nproc 2} end to end under a real mpirun, on a tiny shape: it prints one
- * row per round, and its summary is computed from those rows (the medians of the rounds' ratios),
- * with FSDP's state per rank about half of DDP's. Speed itself is measured by running the bench,
+ * row per round (including the no-communication baseline of independent processes), and its
+ * summary is computed from those rows (the medians of the rounds' ratios), with FSDP's state per
+ * rank about half of DDP's. Speed itself is measured by running the bench,
  * not here.
  */
 class DistributedBenchTest {
@@ -43,13 +44,15 @@ class DistributedBenchTest {
         String text = out.toString(StandardCharsets.UTF_8);
         assertThat(code).as(text).isZero();
 
-        // | round | 1 x 1 ms/step | 1 x 2 ms/step | 2 x 1 ms/step | comm ms/step | scaling vs 1 x 1 | vs 1 x 2 |
-        List<Double> scalings = new ArrayList<>();
-        Matcher row = Pattern.compile("(?m)^\\| (\\d) \\| ([\\d.]+) \\| ([\\d.]+) \\| ([\\d.]+) \\| ([\\d.]+) \\| ([\\d.]+) \\| ([\\d.]+) \\|$").matcher(text);
+        // | round | 1 x 1 ms/step | 1 x 2 ms/step | 2 x 1 independent ms/step | 2 x 1 ms/step | comm ms/step
+        // | scaling vs 1 x 1 | vs 1 x 2 | vs independent |
+        List<Double> scalings = new ArrayList<>(), vsIndependent = new ArrayList<>();
+        Matcher row = Pattern.compile("(?m)^\\| (\\d) \\|" + " ([\\d.]+) \\|".repeat(8) + "$").matcher(text);
         while (row.find()) {
             assertThat(Integer.parseInt(row.group(1))).isEqualTo(scalings.size() + 1);
-            for (int g = 2; g <= 4; g++) assertThat(Double.parseDouble(row.group(g))).as("ms/step").isPositive();
-            scalings.add(Double.parseDouble(row.group(6)));
+            for (int g = 2; g <= 5; g++) assertThat(Double.parseDouble(row.group(g))).as("ms/step").isPositive();
+            scalings.add(Double.parseDouble(row.group(7)));
+            vsIndependent.add(Double.parseDouble(row.group(9)));
         }
         assertThat(scalings).as(text).hasSize(3);
 
@@ -58,6 +61,10 @@ class DistributedBenchTest {
         double[] sorted = scalings.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         // the rows print ratios rounded to 2 decimals, the summary the median of the unrounded ones
         assertThat(Double.parseDouble(summary.group(1))).isCloseTo(sorted[1], org.assertj.core.data.Offset.offset(0.0051));
+        Matcher ceiling = Pattern.compile("vs 2 independent processes \\(the machine's ceiling\\): ([\\d.]+)").matcher(text);
+        assertThat(ceiling.find()).as(text).isTrue();
+        double[] sortedVsIndependent = vsIndependent.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        assertThat(Double.parseDouble(ceiling.group(1))).isCloseTo(sortedVsIndependent[1], org.assertj.core.data.Offset.offset(0.0051));
 
         Matcher ddp = Pattern.compile("(?m)^\\| 1 x 1 \\| - \\| \\d+ \\| 1.00 \\| [\\d.]+ \\| 0 \\| ([\\d,]+) \\|$").matcher(text);
         Matcher fsdp = Pattern.compile("(?m)^\\| 2 x 1 \\| fsdp \\| \\d+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| ([\\d,]+) \\|$").matcher(text);
