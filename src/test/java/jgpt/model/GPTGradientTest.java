@@ -23,11 +23,8 @@ class GPTGradientTest {
             for (long i = 0; i < model.params().numel(); i++) {
                 model.params().set(i, model.params().get(i) + (float) (0.05 * r.nextGaussian()));
             }
-            int[] x = new int[B * T], y = new int[B * T];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = r.nextInt(67);
-                y[i] = r.nextInt(67);
-            }
+            int[][] xy = tokens(r, B * T);
+            int[] x = xy[0], y = xy[1];
             model.zeroGrad();
             model.forward(x, y, B, T);
             model.backward(1f);
@@ -63,11 +60,8 @@ class GPTGradientTest {
         try (GPT model = new GPT(cfg)) {
             model.initWeights(new Rng(11));
             Rng r = new Rng(12);
-            int[] x = new int[B * T], y = new int[B * T];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = r.nextInt(67);
-                y[i] = r.nextInt(67);
-            }
+            int[][] xy = tokens(r, B * T);
+            int[] x = xy[0], y = xy[1];
             model.forward(x, y, B, T);
             model.zeroGrad();
             model.backward(0.5f);
@@ -88,11 +82,8 @@ class GPTGradientTest {
         try (GPT model = new GPT(cfg)) {
             model.initWeights(new Rng(5));
             Rng r = new Rng(6);
-            int[] x = new int[16], y = new int[16];
-            for (int i = 0; i < 16; i++) {
-                x[i] = r.nextInt(67);
-                y[i] = r.nextInt(67);
-            }
+            int[][] xy = tokens(r, 16);
+            int[] x = xy[0], y = xy[1];
             model.zeroGrad();
             model.forward(x, y, 2, 8);
             model.backward(1f);
@@ -105,5 +96,15 @@ class GPTGradientTest {
             float[] twice = model.grads().toArray();
             for (int i = 0; i < once.length; i++) assertThat(twice[i]).isCloseTo(once[i], org.assertj.core.data.Offset.offset(1e-6f + 1e-5f * Math.abs(once[i])));
         }
+    }
+
+    /** n (input, target) token pairs below the tests' vocabulary of 67, drawn pair by pair. */
+    private static int[][] tokens(Rng r, int n) {
+        int[] x = new int[n], y = new int[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = r.nextInt(67);
+            y[i] = r.nextInt(67);
+        }
+        return new int[][] {x, y};
     }
 }
