@@ -68,12 +68,10 @@ public final class AdamW implements AutoCloseable {
         step(lr, t, 0, params.numel(), gradScale);
     }
 
-    /** One update of the elements [from, to) of the flat buffer only (an FSDP shard). */
-    public void step(float lr, int t, long from, long to) {
-        step(lr, t, from, to, 1f);
-    }
-
-    /** One update of the elements [from, to) only, gradients multiplied by gradScale as they are read. */
+    /**
+     * One update of the elements [from, to) of the flat buffer only (a rank's shard), gradients
+     * multiplied by gradScale as they are read.
+     */
     public void step(float lr, int t, long from, long to, float gradScale) {
         if (t < 1) throw new IllegalArgumentException("step count t must be >= 1: " + t);
         if (from < 0 || to > params.numel() || from > to) {

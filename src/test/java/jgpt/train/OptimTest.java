@@ -78,8 +78,8 @@ class OptimTest {
             for (int t = 1; t <= 3; t++) {
                 fill(g, t);
                 full.step(3e-3f, t);
-                sharded.step(3e-3f, t, 0, mid);
-                sharded.step(3e-3f, t, mid, p2.numel());
+                sharded.step(3e-3f, t, 0, mid, 1f);
+                sharded.step(3e-3f, t, mid, p2.numel(), 1f);
             }
             assertThat(p2.toArray()).isEqualTo(p1.toArray());
             assertThat(sharded.v().toArray()).isEqualTo(full.v().toArray());
