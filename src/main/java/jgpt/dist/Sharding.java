@@ -6,8 +6,9 @@ import jgpt.model.ParamLayout;
 
 /**
  * How a flat parameter buffer splits into units and shards. The units are the model's
- * {@link jgpt.model.GPT.Hooks hook units}: {@code -1} = [0, blockStart(0)) (wte, wpe), block l =
- * [blockStart(l), blockEnd(l)), {@code n_layer} = [blockEnd(last), numel) (ln_f, lm_head). Each
+ * {@link jgpt.model.LanguageModel.Hooks hook units}: {@code -1} = [0, blockStart(0)) (GPT-2's wte,
+ * wpe; Llama's embed_tokens), block l = [blockStart(l), blockEnd(l)), {@code n_layer} =
+ * [blockEnd(last), numel) (the final norm, lm_head when untied). Each
  * unit is padded to a multiple of the world size and cut into equal pieces, one per rank: rank r
  * owns floats [start + r*per, start + (r+1)*per) of it, clipped to the unit (the padding is never
  * stored). A unit is gathered and reduce-scattered as one collective of {@code per} floats per rank.

@@ -21,6 +21,10 @@ public final class FlatBuffer implements AutoCloseable {
     private final Map<String, MemorySegment> views = new LinkedHashMap<>();
     /** The views into {@link #data}, for {@link #restore}. */
     private final Map<String, MemorySegment> home = new LinkedHashMap<>();
+    /** Ranges redirected now, for {@link #span}. */
+    private final List<Redirect> redirects = new ArrayList<>();
+
+    private record Redirect(long from, long to, MemorySegment storage) {}
 
     public FlatBuffer(ParamLayout layout) {
         this.layout = layout;
@@ -39,6 +43,7 @@ public final class FlatBuffer implements AutoCloseable {
      * faulted in the pages it had returned to the OS, ~2.4 µs per 4 KiB page on this machine.
      */
     public void redirect(long from, long to, MemorySegment storage) {
+        redirects.add(new Redirect(from, to, storage));
         for (ParamTensor t : layout.tensors()) {
             if (t.offset() >= from && t.offset() + t.numel() <= to) {
                 views.put(t.name(), storage.asSlice((t.offset() - from) * Float.BYTES, t.numel() * Float.BYTES));
@@ -48,6 +53,7 @@ public final class FlatBuffer implements AutoCloseable {
 
     /** Undoes {@link #redirect} for the tensors in floats [from, to): their views read this buffer again. */
     public void restore(long from, long to) {
+        redirects.removeIf(r -> r.from() >= from && r.to() <= to);
         for (ParamTensor t : layout.tensors()) {
             if (t.offset() >= from && t.offset() + t.numel() <= to) views.put(t.name(), home.get(t.name()));
         }
@@ -71,6 +77,22 @@ public final class FlatBuffer implements AutoCloseable {
         MemorySegment v = views.get(name);
         if (v == null) throw new IllegalArgumentException("no tensor named '" + name + "'");
         return v;
+    }
+
+    /**
+     * {@code floats} floats from the start of tensor {@code first} on, through the tensors after it
+     * (a fused q|k|v weight): a slice of this buffer, or of the storage the range is redirected to.
+     */
+    public MemorySegment span(String first, long floats) {
+        long from = layout.tensor(first).offset(), to = from + floats;
+        if (floats < 0 || to > layout.numel()) throw new IllegalArgumentException(first + ": span of " + floats + " floats outside the buffer");
+        for (Redirect r : redirects) {
+            if (r.from() <= from && to <= r.to()) return r.storage().asSlice((from - r.from()) * Float.BYTES, floats * Float.BYTES);
+            if (from < r.to() && r.from() < to) {
+                throw new IllegalStateException(first + ": span [" + from + ", " + to + ") straddles a redirect [" + r.from() + ", " + r.to() + ")");
+            }
+        }
+        return data.asSlice(from * Float.BYTES, floats * Float.BYTES);
     }
 
     public float get(long i) {

@@ -37,39 +37,6 @@ public final class GPT implements LanguageModel {
     /** See {@link #zeroAllButMatmulWeights}. */
     private final long[] notOverwritten;
 
-    /**
-     * Calls around each unit of forward and backward, for parallelism applied from outside (FSDP
-     * gathers a unit's parameters before it runs; DDP starts reducing gradients once they are
-     * final). Units: {@code -1} the embeddings (wte, wpe), {@code 0..n_layer-1} the blocks,
-     * {@code n_layer} the final norm and LM head (which reads wte when tied). Defaults do nothing.
-     */
-    public interface Hooks {
-        Hooks NONE = new Hooks() {};
-
-        /** Unit's parameters are about to be read by forward. */
-        default void beforeForward(int unit) {}
-
-        /** Unit's forward is done. */
-        default void afterForward(int unit) {}
-
-        /** Unit's parameters are about to be read by backward. */
-        default void beforeBackward(int unit) {}
-
-        /** Unit's backward is done: its gradients of this backward are all added in. */
-        default void afterBackward(int unit) {}
-
-        /**
-         * Called between the large kernels inside a unit: a moment to let communication in flight
-         * progress (MPI moves a non-blocking collective only while the rank is inside an MPI call).
-         */
-        default void progress() {}
-    }
-
-    /** Installs hooks (null: none). */
-    public void setHooks(Hooks hooks) {
-        this.hooks = hooks == null ? Hooks.NONE : hooks;
-    }
-
     public GPT(GPTConfig config) {
         this.config = config;
         if (config.isLlama()) throw new IllegalArgumentException("GPT needs a gpt2 config; use LanguageModel.create");
@@ -77,6 +44,11 @@ public final class GPT implements LanguageModel {
         this.params = new FlatBuffer(layout);
         this.grads = new FlatBuffer(layout);
         this.notOverwritten = notOverwritten(config, layout, head());
+    }
+
+    @Override
+    public void setHooks(Hooks hooks) {
+        this.hooks = hooks == null ? Hooks.NONE : hooks;
     }
 
     public GPTConfig config() { return config; }

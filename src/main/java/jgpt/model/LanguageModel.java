@@ -17,6 +17,42 @@ public interface LanguageModel extends AutoCloseable {
 
     GPTConfig config();
 
+    /**
+     * Calls around each unit of forward and backward, for parallelism applied from outside (FSDP
+     * gathers a unit's parameters before it runs; DDP starts reducing gradients once they are
+     * final). Units follow {@link ParamLayout}'s blocks: {@code -1} the embeddings (everything
+     * before block 0), {@code 0..n_layer-1} the blocks, {@code n_layer} the final norm and LM head
+     * (which reads the token embedding when tied). Defaults do nothing.
+     */
+    interface Hooks {
+        Hooks NONE = new Hooks() {};
+
+        /** Unit's parameters are about to be read by forward. */
+        default void beforeForward(int unit) {}
+
+        /** Unit's forward is done. */
+        default void afterForward(int unit) {}
+
+        /** Unit's parameters are about to be read by backward. */
+        default void beforeBackward(int unit) {}
+
+        /** Unit's backward is done: its gradients of this backward are all added in. */
+        default void afterBackward(int unit) {}
+
+        /**
+         * Called between the large kernels inside a unit: a moment to let communication in flight
+         * progress (MPI moves a non-blocking collective only while the rank is inside an MPI call).
+         */
+        default void progress() {}
+    }
+
+    /**
+     * Installs hooks (null: none). The model reads parameters and writes gradients only through
+     * its buffers' views ({@link FlatBuffer#view}, {@link FlatBuffer#span}), so a hook may
+     * {@link FlatBuffer#redirect redirect} a unit to other storage while it runs.
+     */
+    void setHooks(Hooks hooks);
+
     ParamLayout layout();
 
     FlatBuffer params();

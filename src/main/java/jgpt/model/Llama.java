@@ -36,6 +36,7 @@ public final class Llama implements LanguageModel {
     private int[] targets = new int[0];
     private int curB, curT;
     private boolean haveTargets;
+    private Hooks hooks = Hooks.NONE;
 
     public Llama(GPTConfig config) {
         if (!config.isLlama()) throw new IllegalArgumentException("Llama needs a llama config; use LanguageModel.create");
@@ -51,6 +52,11 @@ public final class Llama implements LanguageModel {
         QKV = C + 2 * config.kvDim();
         eps = (float) config.normEps();
         rope = new Rope(hs, config.blockSize(), config.ropeTheta());
+    }
+
+    @Override
+    public void setHooks(Hooks hooks) {
+        this.hooks = hooks == null ? Hooks.NONE : hooks;
     }
 
     @Override public GPTConfig config() { return config; }
@@ -84,12 +90,6 @@ public final class Llama implements LanguageModel {
     private MemorySegment g(String name) { return grads.view(name); }
     private String head() { return config.tied() ? "embed_tokens.weight" : "lm_head.weight"; }
 
-    /** [rows, C] weights starting at tensor {@code first} and running through adjacent tensors (fused q|k|v, gate|up). */
-    static MemorySegment fused(FlatBuffer buf, String first, long floats) {
-        ParamTensor t = buf.layout().tensor(first);
-        return buf.data().asSlice(t.offset() * 4, floats * 4);
-    }
-
     @Override
     public float forward(int[] inputs, int[] targets, int B, int T) {
         int V = config.vocabSize(), Vp = config.paddedVocab(), BT = B * T;
@@ -108,26 +108,35 @@ public final class Llama implements LanguageModel {
         if (haveTargets) System.arraycopy(targets, 0, this.targets, 0, BT);
 
         Activations a = act;
+        int L = config.nLayer();
+        hooks.beforeForward(-1);
         MemorySegment emb = p("embed_tokens.weight");
         Parallel.forRange(BT, 16, (s, e) -> {
             for (int n = s; n < e; n++) MemorySegment.copy(emb, (long) this.inputs[n] * C * 4, a.resid[0], (long) n * C * 4, C * 4L);
         });
-        for (int l = 0; l < config.nLayer(); l++) {
+        hooks.afterForward(-1);
+        for (int l = 0; l < L; l++) {
             String h = "layers." + l + ".";
+            hooks.beforeForward(l);
             RMSNorm.forward(a.xn1[l], a.rstd1[l], a.resid[l], p(h + "input_layernorm.weight"), BT, C, eps);
-            mm.forward(a.qkv[l], a.xn1[l], fused(params, h + "self_attn.q_proj.weight", (long) QKV * C), null, BT, C, QKV);
+            mm.forward(a.qkv[l], a.xn1[l], params.span(h + "self_attn.q_proj.weight", (long) QKV * C), null, BT, C, QKV);
             rope.forward(a.qkv[l], BT, T, 0, QKV, NH + NKV);
             Attention.forward(a.atty[l], a.att[l], a.qkv[l], B, T, NH, NKV, hs);
+            hooks.progress();
             mm.forward(a.tmp, a.atty[l], p(h + "self_attn.o_proj.weight"), null, BT, C, C);
             Vec.add(a.resid2[l], a.resid[l], a.tmp, (long) BT * C);
             RMSNorm.forward(a.xn2[l], a.rstd2[l], a.resid2[l], p(h + "post_attention_layernorm.weight"), BT, C, eps);
-            mm.forward(a.gu[l], a.xn2[l], fused(params, h + "mlp.gate_proj.weight", 2L * H * C), null, BT, C, 2 * H);
+            hooks.progress();
+            mm.forward(a.gu[l], a.xn2[l], params.span(h + "mlp.gate_proj.weight", 2L * H * C), null, BT, C, 2 * H);
             SwiGlu.forward(a.hid[l], a.gu[l], BT, H);
             mm.forward(a.tmp, a.hid[l], p(h + "mlp.down_proj.weight"), null, BT, H, C);
             Vec.add(a.resid[l + 1], a.resid2[l], a.tmp, (long) BT * C);
+            hooks.afterForward(l);
         }
-        RMSNorm.forward(a.xnf, a.rstdf, a.resid[config.nLayer()], p("norm.weight"), BT, C, eps);
+        hooks.beforeForward(L);
+        RMSNorm.forward(a.xnf, a.rstdf, a.resid[L], p("norm.weight"), BT, C, eps);
         mm.forward(a.logits, a.xnf, p(head()), null, BT, C, Vp);
+        hooks.afterForward(L);
         if (!haveTargets) return Float.NaN;
         return CrossEntropy.forward(a.losses, a.ceStats, a.logits, this.targets, BT, V, Vp);
     }
@@ -137,30 +146,40 @@ public final class Llama implements LanguageModel {
         if (act == null || !haveTargets) throw new IllegalStateException("backward needs a forward with targets first");
         int B = curB, T = curT, BT = B * T, V = config.vocabSize(), Vp = config.paddedVocab();
         Activations a = act;
+        int L = config.nLayer();
         CrossEntropy.backward(a.logits, a.ceStats, targets, gradScale / BT, BT, V, Vp);
+        hooks.beforeBackward(L);
         mm.backward(a.dxn, g(head()), null, a.logits, a.xnf, p(head()), BT, C, Vp);
         a.dresid.fill((byte) 0);
-        RMSNorm.backward(a.dresid, g("norm.weight"), a.dxn, a.resid[config.nLayer()], p("norm.weight"), a.rstdf, BT, C);
-        for (int l = config.nLayer() - 1; l >= 0; l--) {
+        RMSNorm.backward(a.dresid, g("norm.weight"), a.dxn, a.resid[L], p("norm.weight"), a.rstdf, BT, C);
+        hooks.afterBackward(L);
+        for (int l = L - 1; l >= 0; l--) {
             String h = "layers." + l + ".";
+            hooks.beforeBackward(l);
             // MLP branch: resid[l+1] = resid2 + down(swiglu(gate|up(norm(resid2))))
             mm.backward(a.dhid, g(h + "mlp.down_proj.weight"), null, a.dresid, a.hid[l], p(h + "mlp.down_proj.weight"), BT, H, C);
             SwiGlu.backward(a.dgu, a.dhid, a.gu[l], BT, H);
-            mm.backward(a.dxn, fused(grads, h + "mlp.gate_proj.weight", 2L * H * C), null, a.dgu, a.xn2[l],
-                    fused(params, h + "mlp.gate_proj.weight", 2L * H * C), BT, C, 2 * H);
+            hooks.progress();
+            mm.backward(a.dxn, grads.span(h + "mlp.gate_proj.weight", 2L * H * C), null, a.dgu, a.xn2[l],
+                    params.span(h + "mlp.gate_proj.weight", 2L * H * C), BT, C, 2 * H);
             RMSNorm.backward(a.dresid, g(h + "post_attention_layernorm.weight"), a.dxn, a.resid2[l],
                     p(h + "post_attention_layernorm.weight"), a.rstd2[l], BT, C);
+            hooks.progress();
             // Attention branch: resid2 = resid[l] + o_proj(attn(rope(q|k|v(norm(resid[l])))))
             mm.backward(a.datty, g(h + "self_attn.o_proj.weight"), null, a.dresid, a.atty[l], p(h + "self_attn.o_proj.weight"), BT, C, C);
             Attention.backward(a.dqkv, a.datty, a.qkv[l], a.att[l], B, T, NH, NKV, hs);
             rope.backward(a.dqkv, BT, T, 0, QKV, NH + NKV);
-            mm.backward(a.dxn, fused(grads, h + "self_attn.q_proj.weight", (long) QKV * C), null, a.dqkv, a.xn1[l],
-                    fused(params, h + "self_attn.q_proj.weight", (long) QKV * C), BT, C, QKV);
+            hooks.progress();
+            mm.backward(a.dxn, grads.span(h + "self_attn.q_proj.weight", (long) QKV * C), null, a.dqkv, a.xn1[l],
+                    params.span(h + "self_attn.q_proj.weight", (long) QKV * C), BT, C, QKV);
             RMSNorm.backward(a.dresid, g(h + "input_layernorm.weight"), a.dxn, a.resid[l], p(h + "input_layernorm.weight"), a.rstd1[l], BT, C);
+            hooks.afterBackward(l);
         }
+        hooks.beforeBackward(-1);
         // Serial: a token can repeat, so rows would collide across threads.
         MemorySegment demb = g("embed_tokens.weight");
         for (int n = 0; n < BT; n++) Vec.axpy(1f, a.dresid, (long) n * C, demb, (long) inputs[n] * C, C);
+        hooks.afterBackward(-1);
     }
 
     @Override

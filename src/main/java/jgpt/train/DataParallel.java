@@ -10,11 +10,11 @@ import jgpt.dist.Sharding;
 import jgpt.dist.Sharding.Range;
 import jgpt.dist.Strategy;
 import jgpt.model.FlatBuffer;
-import jgpt.model.GPT;
+import jgpt.model.LanguageModel;
 
 /**
- * Data parallelism applied to a {@link GPT} from outside through its {@link GPT.Hooks}, for a
- * world of ranks that each run the same model on different micro-batches.
+ * Data parallelism applied to a model (GPT-2 or Llama) from outside through its
+ * {@link LanguageModel.Hooks}, for a world of ranks that each run the same model on different micro-batches.
  *
  * <ul>
  *   <li>{@link Strategy#DDP}: all-reduce of the gradients in buckets of ~25 MB (flat slices of the
@@ -40,12 +40,12 @@ import jgpt.model.GPT;
  * <p>Gradients are not divided here: the trainer scales backward by 1/(accum × world), so summing
  * over ranks gives the mean over the global batch.
  */
-public final class DataParallel implements GPT.Hooks, AutoCloseable {
+public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     public static final long BUCKET_BYTES = 25L << 20;
 
     private final Comm comm;
     private final Strategy strategy;
-    private final GPT model;
+    private final LanguageModel model;
     private final AdamW opt;
     private final Sharding sh;
     private final int rank, world, L;
@@ -91,11 +91,11 @@ public final class DataParallel implements GPT.Hooks, AutoCloseable {
     private long commNanos;
 
     /** Buckets of {@link #BUCKET_BYTES}, or of the system property {@code jgpt.ddp.bucketBytes} (tests use small ones). */
-    public DataParallel(Comm comm, Strategy strategy, GPT model, AdamW opt) {
+    public DataParallel(Comm comm, Strategy strategy, LanguageModel model, AdamW opt) {
         this(comm, strategy, model, opt, Long.getLong("jgpt.ddp.bucketBytes", BUCKET_BYTES));
     }
 
-    public DataParallel(Comm comm, Strategy strategy, GPT model, AdamW opt, long bucketBytes) {
+    public DataParallel(Comm comm, Strategy strategy, LanguageModel model, AdamW opt, long bucketBytes) {
         this.comm = comm;
         this.strategy = strategy;
         this.model = model;
