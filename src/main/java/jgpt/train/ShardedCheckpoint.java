@@ -156,7 +156,7 @@ public final class ShardedCheckpoint {
             throw new UserError("cannot read " + file + ": " + e.getMessage());
         }
         GPTConfig model = Checkpoint.modelFromJson(file, h.path("model"));
-        if (ParamLayout.gpt2(model).numel() != h.path("numel").asLong()) throw new UserError(file + ": numel does not match the model");
+        if (ParamLayout.of(model).numel() != h.path("numel").asLong()) throw new UserError(file + ": numel does not match the model");
         Checkpoint.State state = new Checkpoint.State(model, TrainConfig.fromJson(h.path("train"), file + " (train config)"),
                 Checkpoint.required(file, h, "tokenizer"), Checkpoint.required(file, h, "step").asLong(),
                 Checkpoint.required(file, h, "rng_state").asLong(), Checkpoint.required(file, h, "data_position").asLong());

@@ -19,7 +19,6 @@ import jgpt.dist.LocalComm;
 import jgpt.dist.Sharding;
 import jgpt.dist.Strategy;
 import jgpt.kernels.Parallel;
-import jgpt.model.GPT;
 import jgpt.model.LanguageModel;
 import jgpt.model.GPTConfig;
 import jgpt.model.ParamLayout;
@@ -112,13 +111,9 @@ public final class Trainer {
                         + " over --max-state-bytes %,d (try --strategy fsdp, more ranks, or a smaller model)",
                         stateBytes, mode, dist.maxStateBytes()));
             }
-            // The data-parallel hooks live in GPT-2's forward/backward; Llama trains in one process.
-            if (world > 1 && !"gpt2".equals(modelCfg.arch())) {
-                throw new UserError("distributed training (--nproc / mpirun) supports arch gpt2 only, got " + modelCfg.arch());
-            }
             try (LanguageModel model = LanguageModel.create(modelCfg);
                  AdamW opt = new AdamW(model.params(), model.grads(), cfg.beta1(), cfg.beta2(), 1e-8, cfg.weightDecay());
-                 DataParallel dp = world > 1 ? new DataParallel(comm, strategy, (GPT) model, opt) : null) {
+                 DataParallel dp = world > 1 ? new DataParallel(comm, strategy, model, opt) : null) {
                 int B = cfg.batchSize(), T = cfg.T();
                 DataLoader loader = new DataLoader(trainData, B, T, rank, world);
                 Rng rng = new Rng(cfg.seed());

@@ -19,10 +19,10 @@ import jgpt.util.UserError;
  * Several trainings share one job, so the JVMs start and warm up once.
  *
  * <pre>
- *   equivalence ROOT DATA   every strategy x {tied, accum 2} and {untied, accum 1}, 10 steps;
+ *   equivalence ROOT DATA   every strategy x {GPT-2, Llama} x {tied, accum 2} and {untied, accum 1}, 10 steps;
  *                           FSDP resident-memory check; --max-state-bytes check
- *   reshard-save ROOT DATA  FSDP with sharded checkpoints, steps 1..5
- *   reshard-resume ROOT DATA  resume that run to step 10
+ *   reshard-save ROOT DATA CASE    FSDP with sharded checkpoints, steps 1..5
+ *   reshard-resume ROOT DATA CASE  resume that run to step 10
  *   ddp|fsdp|zero2 ROOT DATA CASE  one training of CASE (e.g. tied-accum2)
  * </pre>
  */
@@ -30,13 +30,16 @@ public final class DistTrainJob {
     static final int GLOBAL_BATCH = 4;
     static final int STEPS = 10;
     static final int VOCAB = 11;
-    static final List<String> CASES = List.of("tied-accum2", "untied-accum1");
+    /** GPT-2 and Llama (grouped-query attention: 2 heads sharing 1 key/value head), tied and untied. */
+    static final List<String> CASES = List.of("tied-accum2", "untied-accum1", "llama-tied-accum2", "llama-untied-accum1");
 
     /** The test model and schedule; batch_size is per rank, so the global batch is the same for every world size. */
     static TrainConfig config(String kase, int world, int maxSteps) {
-        boolean tied = kase.startsWith("tied");
+        boolean llama = kase.startsWith("llama-");
+        boolean tied = kase.startsWith(llama ? "llama-tied" : "tied");
         int accum = kase.endsWith("accum2") ? 2 : 1;
         return TrainConfig.defaults().with(JsonNodeFactory.instance.objectNode()
+                .put("arch", llama ? "llama" : "gpt2").put("n_kv_head", llama ? 1 : 0).put("ffn_hidden", llama ? 64 : 0)
                 .put("n_layer", 2).put("n_head", 2).put("n_embd", 32).put("block_size", 16).put("tied", tied)
                 .put("batch_size", GLOBAL_BATCH / world).put("grad_accum_steps", accum).put("max_steps", maxSteps)
                 .put("lr", 1e-2).put("min_lr", 1e-3).put("warmup_steps", 2).put("lr_decay_steps", STEPS)
@@ -92,9 +95,9 @@ public final class DistTrainJob {
                 new Trainer(config(extra, n, STEPS), data, out, false, QUIET,
                         new Trainer.Distributed(comm, Strategy.parse(mode), 0, false)).run();
             }
-            case "reshard-save" -> new Trainer(config("tied-accum2", n, 5), data, root.resolve("reshard"), false, QUIET,
+            case "reshard-save" -> new Trainer(config(extra, n, 5), data, root.resolve("reshard-" + extra), false, QUIET,
                     new Trainer.Distributed(comm, Strategy.FSDP, 0, true)).run();
-            case "reshard-resume" -> new Trainer(config("tied-accum2", n, STEPS), data, root.resolve("reshard-" + n), true,
+            case "reshard-resume" -> new Trainer(config(extra, n, STEPS), data, root.resolve("reshard-" + extra + "-" + n), true,
                     QUIET, new Trainer.Distributed(comm, Strategy.FSDP, 0, true)).run();
             default -> throw new IllegalArgumentException(mode);
         }

@@ -23,8 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Real mpirun jobs ({@link DistTrainJob}) against one in-process run with the same seed and global
  * batch: DDP, ZeRO-2 and FSDP on 2 and 4 ranks give the same per-step losses and final parameters,
- * tied and untied, with and without gradient accumulation; FSDP's resident state; the
- * --max-state-bytes refusal; a sharded FSDP checkpoint of 2 ranks resumed on 1 and on 4.
+ * GPT-2 and Llama, tied and untied, with and without gradient accumulation; FSDP's resident state; the
+ * --max-state-bytes refusal; a sharded FSDP checkpoint of 2 ranks resumed on 1 and on 4 (GPT-2) and on 1 (Llama).
  */
 class DistributedTrainingTest {
     static final double REL = 1e-5;
@@ -87,22 +87,32 @@ class DistributedTrainingTest {
 
     @Test
     void shardedFsdpCheckpointOfTwoRanksResumesOnOneAndFourRanks() throws Exception {
-        Path ref = dir.resolve("np1-tied-accum2");
-        Job save = mpirun(2, 180, "reshard-save", dir.toString(), data.toString());
-        assertThat(save.exitCode).isZero();
-        Path saved = dir.resolve("reshard");
+        assertResharded("tied-accum2", List.of(1, 4));
+    }
+
+    @Test
+    void shardedFsdpCheckpointOfALlamaResumesOnOneRank() throws Exception {
+        assertResharded("llama-untied-accum1", List.of(1));
+    }
+
+    /** Saves CASE with 2 FSDP ranks after 5 steps (sharded), resumes on each world size to step 10. */
+    private void assertResharded(String kase, List<Integer> worlds) throws Exception {
+        Path ref = dir.resolve("np1-" + kase);
+        Job save = mpirun(2, 180, "reshard-save", dir.toString(), data.toString(), kase);
+        assertThat(save.exitCode).as(save.output).isZero();
+        Path saved = dir.resolve("reshard-" + kase);
         assertThat(saved.resolve(ShardedCheckpoint.DIR).resolve("rank-1.bin")).exists();
         assertThat(saved.resolve(Checkpoint.FILE)).doesNotExist();
-        // one process (global batch 4 = batch_size 4)
-        Path one = dir.resolve("reshard-1");
-        copyTree(saved, one);
-        new Trainer(DistTrainJob.config("tied-accum2", 1, DistTrainJob.STEPS), data, one, true, DistTrainJob.QUIET,
-                new Trainer.Distributed(new jgpt.dist.LocalComm(), jgpt.dist.Strategy.DDP, 0, true)).run();
-        // four ranks
-        copyTree(saved, dir.resolve("reshard-4"));
-        Job four = mpirun(4, 180, "reshard-resume", dir.toString(), data.toString());
-        assertThat(four.exitCode).isZero();
-        for (Path run : List.of(one, dir.resolve("reshard-4"))) {
+        for (int n : worlds) {
+            Path run = dir.resolve("reshard-" + kase + "-" + n);
+            copyTree(saved, run);
+            if (n == 1) {
+                new Trainer(DistTrainJob.config(kase, 1, DistTrainJob.STEPS), data, run, true, DistTrainJob.QUIET,
+                        new Trainer.Distributed(new jgpt.dist.LocalComm(), jgpt.dist.Strategy.DDP, 0, true)).run();
+            } else {
+                Job resumed = mpirun(n, 180, "reshard-resume", dir.toString(), data.toString(), kase);
+                assertThat(resumed.exitCode).as(resumed.output).isZero();
+            }
             assertClose(run + " loss", column(run, "loss"), column(ref, "loss"));
         }
     }
@@ -143,7 +153,7 @@ class DistributedTrainingTest {
      */
     static int assertParamsClose(String what, Path run, Path ref) {
         try (Checkpoint a = Checkpoint.load(run); Checkpoint b = Checkpoint.load(ref)) {
-            ParamLayout layout = ParamLayout.gpt2(b.config());
+            ParamLayout layout = ParamLayout.of(b.config());
             try (FlatBuffer pa = new FlatBuffer(layout); FlatBuffer pb = new FlatBuffer(layout);
                  AdamW moments = new AdamW(pb, pb, 0.1)) {
                 a.loadParams(pa);
