@@ -233,9 +233,10 @@ final class TrainBench implements Callable<Integer> {
     /** {@code --nproc}: the preset's model shape through the distributed bench (one rank per process). */
     private int distributed() {
         TrainConfig cfg = TrainConfig.load(config);
-        if (cfg.model(vocab).isLlama()) throw new UserError(config + ": distributed training supports arch gpt2 only, not llama");
+        GPTConfig m = cfg.model(vocab);
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--nproc", String.valueOf(nproc),
-                "--strategy", strategy, "--n-layer", String.valueOf(cfg.nLayer()), "--n-head", String.valueOf(cfg.nHead()),
+                "--strategy", strategy, "--arch", m.arch(), "--n-kv-head", String.valueOf(m.nKvHead()),
+                "--ffn-hidden", String.valueOf(m.ffnHidden()), "--n-layer", String.valueOf(cfg.nLayer()), "--n-head", String.valueOf(cfg.nHead()),
                 "--n-embd", String.valueOf(cfg.nEmbd()), "--seq-len", String.valueOf(seqLen != null ? seqLen : cfg.T()),
                 "--vocab", String.valueOf(vocab), "--batch-size", String.valueOf(batchSize != null ? batchSize : cfg.batchSize()),
                 "--steps", String.valueOf(steps), "--rounds", String.valueOf(rounds)));

@@ -45,6 +45,9 @@ import picocli.CommandLine.Option;
 public final class TrainBenchCommand implements Callable<Integer> {
     @Option(names = "--nproc", defaultValue = "2", description = "ranks (default ${DEFAULT-VALUE})") int nproc;
     @Option(names = "--strategy", defaultValue = "ddp", description = "ddp, zero2 or fsdp") String strategy;
+    @Option(names = "--arch", defaultValue = "gpt2", description = "gpt2 or llama") String arch;
+    @Option(names = "--n-kv-head", defaultValue = "0", description = "llama: key/value heads (0: n_head)") int nKvHead;
+    @Option(names = "--ffn-hidden", defaultValue = "0", description = "llama: SwiGLU width (0: llama2.c's rule)") int ffnHidden;
     @Option(names = "--n-layer", defaultValue = "4") int nLayer;
     @Option(names = "--n-head", defaultValue = "4") int nHead;
     @Option(names = "--n-embd", defaultValue = "128") int nEmbd;
@@ -74,11 +77,12 @@ public final class TrainBenchCommand implements Callable<Integer> {
         }
         Path work = dir != null ? dir : Files.createTempDirectory("jgpt-train-bench");
         writeData(work.resolve("data"));
-        System.err.printf("train-bench: %d layers, %d dims, T %d, vocab %d, global batch %d x %d tokens, %s on %d ranks;"
+        System.err.printf("train-bench: %s, %d layers, %d dims, T %d, vocab %d, global batch %d x %d tokens, %s on %d ranks;"
                         + " %d rounds of 1 x %d, 1 x %d and %d x %d, %d steps each, after a warm-up round%n",
-                nLayer, nEmbd, seqLen, vocab, batch * nproc, seqLen, s.flag(), nproc, rounds, threads, threads * nproc, nproc, threads, steps);
+                arch, nLayer, nEmbd, seqLen, vocab, batch * nproc, seqLen, s.flag(), nproc, rounds, threads, threads * nproc, nproc, threads, steps);
         List<String> args = new ArrayList<>(List.of("train-bench", "--rank-run", "--dir", work.toString(),
-                "--nproc", Integer.toString(nproc), "--strategy", s.flag(), "--n-layer", "" + nLayer, "--n-head", "" + nHead,
+                "--nproc", Integer.toString(nproc), "--strategy", s.flag(), "--arch", arch, "--n-kv-head", "" + nKvHead,
+                "--ffn-hidden", "" + ffnHidden, "--n-layer", "" + nLayer, "--n-head", "" + nHead,
                 "--n-embd", "" + nEmbd, "--seq-len", "" + seqLen, "--vocab", "" + vocab, "--batch-size", "" + batch,
                 "--steps", "" + steps, "--rounds", "" + rounds, "--threads", "" + threads));
         int rc = Launcher.run(Launcher.command(nproc, Main.class.getName(), args));
@@ -130,8 +134,8 @@ public final class TrainBenchCommand implements Callable<Integer> {
             System.out.printf("| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f |%n", r + 1, one[r][1], all[r][1], indep[r][1],
                     many[r][1], many[r][2], many[r][0] / one[r][0], many[r][0] / all[r][0], many[r][0] / indep[r][0]);
         }
-        GPTConfig m = new GPTConfig(nLayer, nHead, nEmbd, seqLen, vocab, true, true);
-        Sharding sh = new Sharding(ParamLayout.gpt2(m), nLayer, nproc);
+        GPTConfig m = config(batch, threads, steps).model(vocab);
+        Sharding sh = new Sharding(ParamLayout.of(m), nLayer, nproc);
         System.out.printf("%nmedians over the rounds:%n| ranks x threads | strategy | tokens/s | scaling | ms/step | comm ms/step | state bytes/rank |%n"
                 + "|---|---|---|---|---|---|---|%n");
         System.out.printf("| 1 x %d | - | %.0f | 1.00 | %.1f | 0 | %,d |%n", threads, median(one, 0), median(one, 1), sh.stateBytes(Strategy.DDP));
@@ -198,11 +202,16 @@ public final class TrainBenchCommand implements Callable<Integer> {
         }
     }
 
-    private void train(Comm comm, Strategy s, Path out, int b, int thr, int timedSteps) {
-        TrainConfig cfg = TrainConfig.defaults().with(JsonNodeFactory.instance.objectNode()
-                .put("n_layer", nLayer).put("n_head", nHead).put("n_embd", nEmbd).put("block_size", seqLen)
+    /** The benchmark's training run: batch b per process, thr threads, timedSteps after 2 untimed ones. */
+    private TrainConfig config(int b, int thr, int timedSteps) {
+        return TrainConfig.defaults().with(JsonNodeFactory.instance.objectNode().put("arch", arch).put("n_kv_head", nKvHead)
+                .put("ffn_hidden", ffnHidden).put("n_layer", nLayer).put("n_head", nHead).put("n_embd", nEmbd).put("block_size", seqLen)
                 .put("batch_size", b).put("grad_accum_steps", 1).put("max_steps", timedSteps + 2).put("warmup_steps", 0)
                 .put("eval_interval", 0).put("log_interval", 1).put("checkpoint_interval", 0).put("threads", thr), "train-bench");
+    }
+
+    private void train(Comm comm, Strategy s, Path out, int b, int thr, int timedSteps) {
+        TrainConfig cfg = config(b, thr, timedSteps);
         try {
             if (comm.rank() == 0 && Files.exists(out)) {
                 try (var w = Files.walk(out)) {

@@ -13,7 +13,10 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import jgpt.dist.Launcher;
-import org.junit.jupiter.api.Test;
+import jgpt.model.ParamLayout;
+import jgpt.train.TrainConfig;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -26,11 +29,15 @@ import org.junit.jupiter.api.io.TempDir;
 class DistributedBenchTest {
     @TempDir Path dir;
 
-    @Test
-    void fsdpBenchReportsRoundsScalingCommunicationAndStateBytes() throws Exception {
+    /** GPT-2 and Llama presets (the bench passes the preset's architecture to every rank). */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void fsdpBenchReportsRoundsScalingCommunicationAndStateBytes(String arch) throws Exception {
         assumeTrue(Launcher.findMpirun().isPresent(), "mpirun is not on PATH (apt-get install openmpi-bin)");
         Path cfg = dir.resolve("tiny.json");
-        java.nio.file.Files.writeString(cfg, "{\"n_layer\": 2, \"n_head\": 2, \"n_embd\": 32, \"block_size\": 16, \"batch_size\": 2}");
+        java.nio.file.Files.writeString(cfg, "{\"arch\": \"" + arch + "\", \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 32,"
+                + " \"block_size\": 16, \"batch_size\": 2" + ("llama".equals(arch) ? ", \"n_kv_head\": 1, \"ffn_hidden\": 64" : "") + "}");
+        long params = ParamLayout.of(TrainConfig.load(cfg).model(40)).numel();
         PrintStream saved = System.out;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
@@ -70,6 +77,7 @@ class DistributedBenchTest {
         Matcher fsdp = Pattern.compile("(?m)^\\| 2 x 1 \\| fsdp \\| \\d+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| ([\\d,]+) \\|$").matcher(text);
         assertThat(ddp.find() && fsdp.find()).as(text).isTrue();
         long ddpBytes = Long.parseLong(ddp.group(1).replace(",", "")), fsdpBytes = Long.parseLong(fsdp.group(1).replace(",", ""));
+        assertThat(ddpBytes).as("DDP: params, grads and two AdamW moments of this architecture").isEqualTo(16 * params);
         assertThat((double) fsdpBytes / ddpBytes).as(Arrays.toString(new long[] {ddpBytes, fsdpBytes})).isBetween(0.5, 0.55);
     }
 }
