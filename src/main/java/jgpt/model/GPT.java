@@ -194,8 +194,19 @@ public final class GPT implements LanguageModel {
             hooks.afterBackward(l);
         }
         hooks.beforeBackward(-1);
-        Embedding.backward(g("wte"), g("wpe"), a.dresid, inputs, B, T, C);
+        if (!hooks.takeEmbeddingGradient(a.dresid, inputs, BT)) Embedding.backward(g("wte"), g("wpe"), a.dresid, inputs, B, T, C);
         hooks.afterBackward(-1);
+    }
+
+    /** {@link Embedding#backward}'s sums, clipped to floats [from, to) of the gradient buffer. */
+    @Override
+    public void addEmbeddingGradient(MemorySegment dout, int[] tokens, int rows, long from, long to) {
+        int C = config.nEmbd();
+        long wte = layout.tensor("wte").offset(), wpe = layout.tensor("wpe").offset();
+        for (int n = 0; n < rows; n++) {
+            LanguageModel.addClipped(dout, (long) n * C, grads.data(), wte + (long) tokens[n] * C, C, from, to);
+            LanguageModel.addClipped(dout, (long) n * C, grads.data(), wpe + (long) (n % curT) * C, C, from, to);
+        }
     }
 
     /** Logits of the last forward, [B*T, paddedVocab]; the padded columns are meaningless. */

@@ -44,6 +44,31 @@ public interface LanguageModel extends AutoCloseable {
          * progress (MPI moves a non-blocking collective only while the rank is inside an MPI call).
          */
         default void progress() {}
+
+        /**
+         * Unit -1's backward is about to add the gradient at the embedding's output, one row of C
+         * floats per position ({@code dout} [rows, C], token ids {@code tokens}), into the
+         * embedding rows those tokens (and GPT-2's positions) read. Returning true means the hook
+         * takes the rows and adds them itself, later, with {@link #addEmbeddingGradient}; the model
+         * then adds nothing. Sharded data parallelism exchanges these rows (the batch's size)
+         * instead of reduce-scattering a vocabulary-sized gradient at the end of backward.
+         */
+        default boolean takeEmbeddingGradient(MemorySegment dout, int[] tokens, int rows) {
+            return false;
+        }
+    }
+
+    /**
+     * What the embedding's backward adds for gradient rows {@code dout} [rows, C] at {@code tokens}
+     * (GPT-2: and at positions n % T of the last forward), restricted to the floats [from, to) of
+     * {@link #grads()}'s buffer, in row order. See {@link Hooks#takeEmbeddingGradient}.
+     */
+    void addEmbeddingGradient(MemorySegment dout, int[] tokens, int rows, long from, long to);
+
+    /** Adds x[xo, xo + n) into the floats [yo, yo + n) of y that lie in [from, to). */
+    static void addClipped(MemorySegment x, long xo, MemorySegment y, long yo, int n, long from, long to) {
+        long lo = Math.max(yo, from), hi = Math.min(yo + n, to);
+        if (lo < hi) jgpt.kernels.Vec.axpy(1f, x, xo + (lo - yo), y, lo, (int) (hi - lo));
     }
 
     /**

@@ -176,10 +176,19 @@ public final class Llama implements LanguageModel {
             hooks.afterBackward(l);
         }
         hooks.beforeBackward(-1);
-        // Serial: a token can repeat, so rows would collide across threads.
-        MemorySegment demb = g("embed_tokens.weight");
-        for (int n = 0; n < BT; n++) Vec.axpy(1f, a.dresid, (long) n * C, demb, (long) inputs[n] * C, C);
+        if (!hooks.takeEmbeddingGradient(a.dresid, inputs, BT)) {
+            // Serial: a token can repeat, so rows would collide across threads.
+            MemorySegment demb = g("embed_tokens.weight");
+            for (int n = 0; n < BT; n++) Vec.axpy(1f, a.dresid, (long) n * C, demb, (long) inputs[n] * C, C);
+        }
         hooks.afterBackward(-1);
+    }
+
+    /** The embedding backward's sums, clipped to floats [from, to) of the gradient buffer. */
+    @Override
+    public void addEmbeddingGradient(MemorySegment dout, int[] tokens, int rows, long from, long to) {
+        long emb = layout.tensor("embed_tokens.weight").offset();
+        for (int n = 0; n < rows; n++) LanguageModel.addClipped(dout, (long) n * C, grads.data(), emb + (long) tokens[n] * C, C, from, to);
     }
 
     @Override

@@ -35,7 +35,10 @@ import jgpt.model.LanguageModel;
  * {@link PageMemory#release} (it reads as zeros afterwards). A unit's backward adds its gradients
  * into a reduce-scatter send buffer that holds zeros but for this rank's accumulated shard, so the
  * reduce-scatter sums to exactly accumulated + Σ local on the owner: accumulation needs no extra
- * buffer.
+ * buffer. The embedding's own backward is the exception: its gradient is a scatter of the batch's
+ * rows into a vocabulary-sized matrix, so the rows and token ids are all-gathered instead and each
+ * owner adds them ({@link #takeEmbeddingGradient}); unit -1's dense gradient (a tied head's) is
+ * reduce-scattered right after the head's backward, overlapping the blocks' backward.
  *
  * <p>Gradients are not divided here: the trainer scales backward by 1/(accum × world), so summing
  * over ranks gives the mean over the global batch.
@@ -73,6 +76,12 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     /** By unit index u+1: the send slot unit u's backward is writing its gradients into, else -1. */
     private final int[] gradSlotOf;
     private final List<Range> owned;
+
+    // Embedding gradient rows (sharded strategies): [tokens as floats | rows x C] per rank
+    private MemorySegment rowsSend, rowsRecv;
+    private Comm.Request rowsPending;
+    private int rowsCount;
+    private int[] rowTokens = new int[0];
 
     // DDP buckets
     private final long bucketFloats;
@@ -298,7 +307,11 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
 
     @Override
     public void beforeBackward(int unit) {
-        if (strategy.shardsGrads() && !(unit == -1 && tied)) mountGradients(unit);
+        if (strategy.shardsGrads() && unit >= 0) {
+            mountGradients(unit);
+            // A tied head adds the token embedding's dense gradient: into unit -1's slot, now.
+            if (unit == L && tied) mountGradients(-1);
+        }
         if (!strategy.shardsParams()) return;
         if (unit == -1) return; // the embedding's backward reads no parameters
         if (unit == L && tied) ensureGathered(-1);
@@ -315,7 +328,52 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
             return;
         }
         if (strategy.shardsParams()) releaseParams(unit);
-        reduceScatter(unit);
+        // Unit -1's own backward adds only the rows takeEmbeddingGradient exchanges: its dense
+        // gradient (a tied head's) is final after the head's backward and reduced from there on.
+        if (unit >= 0) reduceScatter(unit);
+        if (unit == L && tied) reduceScatter(-1);
+    }
+
+    /**
+     * Sharded strategies: instead of reduce-scattering the embedding's vocabulary-sized gradient
+     * at the very end of backward (nothing left to overlap it with), every rank's gradient rows
+     * and token ids (the micro-batch's size) are all-gathered, and each rank adds the ones that
+     * fall in its shard ({@link #applyEmbeddingRows}), in rank order: the one-process order.
+     */
+    @Override
+    public boolean takeEmbeddingGradient(MemorySegment dout, int[] tokens, int rows) {
+        if (!strategy.shardsGrads()) return false;
+        int C = model.config().nEmbd();
+        long per = (long) rows * (C + 1);
+        if (rowsSend == null || rowsSend.byteSize() < per * 4) {
+            rowsSend = arena.allocate(per * 4, 64);
+            rowsRecv = arena.allocate(per * world * 4, 64);
+        }
+        long t0 = System.nanoTime();
+        for (int n = 0; n < rows; n++) rowsSend.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, n, tokens[n]); // exact below 2^24
+        MemorySegment.copy(dout, 0, rowsSend, (long) rows * 4, (long) rows * C * 4);
+        rowsPending = comm.allGatherAsync(rowsSend.asSlice(0, per * 4), rowsRecv.asSlice(0, per * world * 4), per);
+        rowsCount = rows;
+        commNanos += System.nanoTime() - t0;
+        return true;
+    }
+
+    /** Adds every rank's exchanged embedding rows to this rank's shard (after unit -1's reduce-scatter landed). */
+    private void applyEmbeddingRows() {
+        if (rowsPending == null) return;
+        long t0 = System.nanoTime();
+        rowsPending.await();
+        rowsPending = null;
+        commNanos += System.nanoTime() - t0;
+        int rows = rowsCount, C = model.config().nEmbd();
+        long per = (long) rows * (C + 1);
+        if (rowTokens.length < rows) rowTokens = new int[rows];
+        Range mine = sh.owned(-1, rank);
+        for (int r = 0; r < world; r++) {
+            MemorySegment block = rowsRecv.asSlice(r * per * 4, per * 4);
+            for (int n = 0; n < rows; n++) rowTokens[n] = (int) block.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, n);
+            model.addEmbeddingGradient(block.asSlice((long) rows * 4), rowTokens, rows, mine.from(), mine.to());
+        }
     }
 
     /**
@@ -377,30 +435,16 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
         return slot;
     }
 
-    /**
-     * Starts the reduce-scatter of unit u's gradients (final once its backward is done) from the
-     * send slot they were written into. A tied wte, which the head's backward adds into before
-     * the embedding's, was written in the full buffer instead: it is copied into a slot here and
-     * its non-owned pages are returned to the OS.
-     */
+    /** Starts the reduce-scatter of unit u's gradients (final now) from the send slot its backward wrote them into. */
     private void reduceScatter(int u) {
-        boolean inPlace = gradSlotOf[u + 1] >= 0;
-        int slot = inPlace ? gradSlotOf[u + 1] : takeSendSlot();
+        int slot = gradSlotOf[u + 1];
+        if (slot < 0) throw new IllegalStateException("rank " + rank + ": unit " + u + "'s gradients were not mounted");
         long t0 = System.nanoTime();
         Range unit = sh.unit(u);
         long per = sh.per(u);
-        MemorySegment src = send[slot].asSlice(0, per * world * 4);
-        if (inPlace) {
-            grads.restore(unit.from(), unit.to());
-            gradSlotOf[u + 1] = -1;
-        } else {
-            MemorySegment.copy(grads.data(), unit.from() * 4, src, 0, unit.length() * 4);
-            src.asSlice(unit.length() * 4).fill((byte) 0);
-            Range mine = sh.owned(u, rank);
-            if (mine.from() > unit.from()) PageMemory.release(slice(grads, unit.from(), mine.from()));
-            if (unit.to() > mine.to()) PageMemory.release(slice(grads, mine.to(), unit.to()));
-        }
-        rsPending[slot] = comm.reduceScatterSumAsync(src, recv[slot].asSlice(0, per * 4), per);
+        grads.restore(unit.from(), unit.to());
+        gradSlotOf[u + 1] = -1;
+        rsPending[slot] = comm.reduceScatterSumAsync(send[slot].asSlice(0, per * world * 4), recv[slot].asSlice(0, per * 4), per);
         rsUnit[slot] = u;
         commNanos += System.nanoTime() - t0;
     }
@@ -417,9 +461,11 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
         commNanos += System.nanoTime() - t0;
     }
 
+    /** Every gradient exchange of this backward has landed in this rank's shard. */
     private void completeReduceScatters() {
         completeReduceScatter(rsNext); // the older one, if any
         completeReduceScatter(rsNext ^ 1);
+        applyEmbeddingRows();
     }
 
     private void ensureGathered(int u) {
