@@ -88,13 +88,6 @@ public final class Sharding {
         return m;
     }
 
-    /** The largest unit. */
-    public long maxUnit() {
-        long m = 0;
-        for (int u = -1; u <= nLayer; u++) m = Math.max(m, end[u + 1] - start[u + 1]);
-        return m;
-    }
-
     /**
      * Bytes of parameters, gradients and both AdamW moments that one rank keeps between steps
      * (the largest over ranks): DDP 16 per parameter; ZeRO-2 4 per parameter plus 12 per owned
@@ -112,17 +105,17 @@ public final class Sharding {
 
     /**
      * Upper bound of the bytes FSDP or ZeRO-2 hold only while units are in use: the gather slots
-     * of a padded unit each (FSDP three, which the model reads in place; ZeRO-2 one), two
-     * reduce-scatter send buffers (where backward writes a unit's gradients) and two receive
-     * shards, and the non-owned gradients of one unit in the gradient buffer (a tied wte, which
-     * the head's backward adds into before the embedding's; bounded by the largest unit).
+     * of a padded unit each (FSDP three, which the model reads in place; ZeRO-2 one), three
+     * reduce-scatter send buffers (where backward writes a unit's gradients) and three receive
+     * shards, and the embedding's gradient rows exchanged instead of its dense gradient
+     * ({@code rowFloats} per rank: B·T·(C+1) of a micro-batch, sent once and received from every rank).
      */
-    public long transientBytes(Strategy s) {
-        long padded = maxPer() * world;
+    public long transientBytes(Strategy s, long rowFloats) {
+        long padded = maxPer() * world, rows = 4 * rowFloats * (world + 1);
         return switch (s) {
             case DDP -> 0;
-            case ZERO2 -> 4 * (3 * padded + 2 * maxPer() + maxUnit());
-            case FSDP -> 4 * (5 * padded + 2 * maxPer() + maxUnit());
+            case ZERO2 -> 4 * (4 * padded + 3 * maxPer()) + rows;
+            case FSDP -> 4 * (6 * padded + 3 * maxPer()) + rows;
         };
     }
 }

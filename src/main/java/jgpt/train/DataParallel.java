@@ -64,14 +64,20 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     /** By unit index u+1: the slot holding unit u while gathered or arriving, else -1. */
     private final int[] slotOf;
     /**
-     * Two slots of reduce-scatter buffers: a unit's reduce-scatter runs while the next unit's
-     * backward computes. The backward adds a unit's gradients into its send slot in place
-     * ({@link FlatBuffer#redirect}), so the full gradient buffer's non-owned pages, returned to
-     * the OS, are never touched again: writing them re-faulted every page each backward.
+     * Three slots of reduce-scatter buffers. The backward adds a unit's gradients into its send
+     * slot in place ({@link FlatBuffer#redirect}), so the full gradient buffer's non-owned pages,
+     * returned to the OS, are never touched again: writing them re-faulted every page each
+     * backward. Blocks take slots 0 and 1 in turn: a unit's reduce-scatter runs while the next
+     * unit's backward computes. {@link #HEAD_SLOT} holds the unit the head's weight gradient goes
+     * into (the token embedding when tied, else the head's own unit): vocabulary-sized, its
+     * reduce-scatter runs from the end of the head's backward to the end of backward; in the
+     * blocks' rotation the second block after the head already waited for it (150 ms a step at
+     * the 6-layer GPT-2 shape, where it is 79 MB).
      */
-    private final MemorySegment[] send = new MemorySegment[2], recv = new MemorySegment[2];
-    private final Comm.Request[] rsPending = new Comm.Request[2];
-    private final int[] rsUnit = new int[2];
+    private final MemorySegment[] send = new MemorySegment[3], recv = new MemorySegment[3];
+    private final Comm.Request[] rsPending = new Comm.Request[3];
+    private final int[] rsUnit = new int[3];
+    private static final int HEAD_SLOT = 2;
     private int rsNext;
     /** By unit index u+1: the send slot unit u's backward is writing its gradients into, else -1. */
     private final int[] gradSlotOf;
@@ -126,7 +132,7 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
         gradSlotOf = new int[L + 2];
         java.util.Arrays.fill(gradSlotOf, -1);
         if (strategy.shardsGrads()) {
-            for (int i = 0; i < 2; i++) {
+            for (int i = 0; i < send.length; i++) {
                 send[i] = arena.allocate(padded * 4, 64);
                 recv[i] = arena.allocate(sh.maxPer() * 4, 64);
             }
@@ -384,9 +390,9 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     @Override
     public void progress() {
         long t0 = System.nanoTime();
-        if (pending != null) pending.isDone();
-        else if (rsPending[0] != null) rsPending[0].isDone();
-        else if (rsPending[1] != null) rsPending[1].isDone();
+        Comm.Request r = pending;
+        for (int i = 0; i < rsPending.length && r == null; i++) r = rsPending[i];
+        if (r != null) r.isDone();
         else poll();
         commNanos += System.nanoTime() - t0;
     }
@@ -411,12 +417,17 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     // ------------------------------------------------------------------ sharded
 
     /**
-     * Before unit u's backward: the next send slot (its previous reduce-scatter completed first)
+     * Before unit u's backward: a send slot (its previous reduce-scatter completed first)
      * takes the unit's gradients, zero but for this rank's accumulated shard, and the model's
      * gradient views of the unit point into it.
      */
     private void mountGradients(int u) {
-        int slot = takeSendSlot();
+        int slot = HEAD_SLOT;
+        if (u != (tied ? -1 : L)) {
+            slot = rsNext;
+            rsNext ^= 1;
+        }
+        completeReduceScatter(slot); // its last unit's: two blocks ago (HEAD_SLOT: the previous micro-step's)
         long t0 = System.nanoTime();
         Range unit = sh.unit(u), mine = sh.owned(u, rank);
         MemorySegment g = send[slot].asSlice(0, sh.per(u) * world * 4);
@@ -425,14 +436,6 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
         grads.redirect(unit.from(), unit.to(), g);
         gradSlotOf[u + 1] = slot;
         commNanos += System.nanoTime() - t0;
-    }
-
-    /** The next send slot, once the reduce-scatter that used it two units ago has completed. */
-    private int takeSendSlot() {
-        int slot = rsNext;
-        rsNext ^= 1;
-        completeReduceScatter(slot);
-        return slot;
     }
 
     /** Starts the reduce-scatter of unit u's gradients (final now) from the send slot its backward wrote them into. */
@@ -465,6 +468,7 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     private void completeReduceScatters() {
         completeReduceScatter(rsNext); // the older one, if any
         completeReduceScatter(rsNext ^ 1);
+        completeReduceScatter(HEAD_SLOT);
         applyEmbeddingRows();
     }
 

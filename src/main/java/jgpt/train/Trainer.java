@@ -133,7 +133,8 @@ public final class Trainer {
                 if (world > 1 || dist.maxStateBytes() > 0) {
                     log.printf("state per rank (%s): %,d bytes of params+grads+AdamW (DDP would hold %,d)%s%n", mode,
                             stateBytes, sharding.stateBytes(Strategy.DDP), world > 1 && strategy != Strategy.DDP
-                                    ? String.format(", plus up to %,d transient", sharding.transientBytes(strategy)) : "");
+                                    ? String.format(", plus up to %,d transient", sharding.transientBytes(strategy,
+                                    (long) cfg.batchSize() * cfg.T() * (modelCfg.nEmbd() + 1))) : "");
                 }
                 if (dp != null && dp.residentStateBytes() >= 0) {
                     log.printf("resident state bytes on rank 0 (mincore): %,d%n", dp.residentStateBytes());
