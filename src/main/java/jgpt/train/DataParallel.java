@@ -53,6 +53,12 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     private final Sharding sh;
     private final int rank, world, L;
     private final boolean tied;
+    /**
+     * Sharded strategies: the embedding's gradient travels as the micro-batch's rows rather than
+     * as unit -1's dense reduce-scatter, when the rows are the smaller (GPT-2's vocabulary: 394 K
+     * floats of rows against 19.7 M at the 6-layer shape; a character vocabulary: the dense one).
+     */
+    private final boolean embeddingRows;
     private final FlatBuffer params, grads;
     private final Arena arena = Arena.ofShared();
     /**
@@ -106,11 +112,17 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     private long commNanos;
 
     /** Buckets of {@link #BUCKET_BYTES}, or of the system property {@code jgpt.ddp.bucketBytes} (tests use small ones). */
-    public DataParallel(Comm comm, Strategy strategy, LanguageModel model, AdamW opt) {
-        this(comm, strategy, model, opt, Long.getLong("jgpt.ddp.bucketBytes", BUCKET_BYTES));
+    /**
+     * {@code microBatchTokens}: B·T of a training micro-batch, which decides how the embedding's
+     * gradient travels ({@link #takeEmbeddingGradient}). Test hooks: the system properties
+     * {@code jgpt.ddp.bucketBytes} (small buckets) and {@code jgpt.dp.embeddingRows=false}
+     * (always the dense reduce-scatter).
+     */
+    public DataParallel(Comm comm, Strategy strategy, LanguageModel model, AdamW opt, int microBatchTokens) {
+        this(comm, strategy, model, opt, microBatchTokens, Long.getLong("jgpt.ddp.bucketBytes", BUCKET_BYTES));
     }
 
-    public DataParallel(Comm comm, Strategy strategy, LanguageModel model, AdamW opt, long bucketBytes) {
+    public DataParallel(Comm comm, Strategy strategy, LanguageModel model, AdamW opt, int microBatchTokens, long bucketBytes) {
         this.comm = comm;
         this.strategy = strategy;
         this.model = model;
@@ -122,6 +134,8 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
         this.params = model.params();
         this.grads = model.grads();
         this.sh = new Sharding(model.layout(), L, world);
+        this.embeddingRows = strategy.shardsGrads() && !"false".equals(System.getProperty("jgpt.dp.embeddingRows"))
+                && (long) microBatchTokens * (model.config().nEmbd() + 1) < sh.unit(-1).length();
         this.owned = sh.owned(rank);
         this.gathered = new boolean[L + 2];
         long padded = sh.maxPer() * world;
@@ -313,9 +327,9 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
 
     @Override
     public void beforeBackward(int unit) {
-        if (strategy.shardsGrads() && unit >= 0) {
-            mountGradients(unit);
-            // A tied head adds the token embedding's dense gradient: into unit -1's slot, now.
+        if (strategy.shardsGrads()) {
+            // A tied head adds into the token embedding's gradient first: unit -1's slot is taken with the head's.
+            if (unit >= 0 || !(tied || embeddingRows)) mountGradients(unit);
             if (unit == L && tied) mountGradients(-1);
         }
         if (!strategy.shardsParams()) return;
@@ -334,10 +348,10 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
             return;
         }
         if (strategy.shardsParams()) releaseParams(unit);
-        // Unit -1's own backward adds only the rows takeEmbeddingGradient exchanges: its dense
-        // gradient (a tied head's) is final after the head's backward and reduced from there on.
-        if (unit >= 0) reduceScatter(unit);
-        if (unit == L && tied) reduceScatter(-1);
+        // With the embedding's rows exchanged, unit -1's dense gradient (a tied head's, if any) is
+        // final after the head's backward and reduced from there on.
+        if (unit >= 0 || !embeddingRows) reduceScatter(unit);
+        if (unit == L && tied && embeddingRows) reduceScatter(-1);
     }
 
     /**
@@ -348,7 +362,7 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
      */
     @Override
     public boolean takeEmbeddingGradient(MemorySegment dout, int[] tokens, int rows) {
-        if (!strategy.shardsGrads()) return false;
+        if (!embeddingRows) return false;
         int C = model.config().nEmbd();
         long per = (long) rows * (C + 1);
         if (rowsSend == null || rowsSend.byteSize() < per * 4) {

@@ -113,7 +113,7 @@ public final class Trainer {
             }
             try (LanguageModel model = LanguageModel.create(modelCfg);
                  AdamW opt = new AdamW(model.params(), model.grads(), cfg.beta1(), cfg.beta2(), 1e-8, cfg.weightDecay());
-                 DataParallel dp = world > 1 ? new DataParallel(comm, strategy, model, opt) : null) {
+                 DataParallel dp = world > 1 ? new DataParallel(comm, strategy, model, opt, cfg.batchSize() * cfg.T()) : null) {
                 int B = cfg.batchSize(), T = cfg.T();
                 DataLoader loader = new DataLoader(trainData, B, T, rank, world);
                 Rng rng = new Rng(cfg.seed());

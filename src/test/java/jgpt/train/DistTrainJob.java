@@ -19,7 +19,8 @@ import jgpt.util.UserError;
  * Several trainings share one job, so the JVMs start and warm up once.
  *
  * <pre>
- *   equivalence ROOT DATA   every strategy x {GPT-2, Llama} x {tied, accum 2} and {untied, accum 1}, 10 steps;
+ *   equivalence ROOT DATA   every strategy x {GPT-2, Llama} x {tied, accum 2} and {untied, accum 1}, 10 steps,
+ *                           and FSDP again with the embedding's dense reduce-scatter;
  *                           FSDP resident-memory check; --max-state-bytes check
  *   reshard-save ROOT DATA CASE    FSDP with sharded checkpoints, steps 1..5
  *   reshard-resume ROOT DATA CASE  resume that run to step 10
@@ -80,13 +81,12 @@ public final class DistTrainJob {
         switch (mode) {
             case "equivalence" -> {
                 for (Strategy s : Strategy.values()) {
-                    for (String kase : CASES) {
-                        Path out = root.resolve("np" + n + "-" + s.flag() + "-" + kase);
-                        new Trainer(config(kase, n, STEPS), data, out, false, QUIET,
-                                new Trainer.Distributed(comm, s, 0, false)).run();
-                        if (rank == 0) System.out.println("rank 0: trained " + out.getFileName());
-                    }
+                    for (String kase : CASES) train(comm, s, kase, data, root.resolve("np" + n + "-" + s.flag() + "-" + kase));
                 }
+                // FSDP with the embedding's dense reduce-scatter (these tiny vocabularies exchange rows otherwise)
+                System.setProperty("jgpt.dp.embeddingRows", "false");
+                for (String kase : CASES) train(comm, Strategy.FSDP, kase, data, root.resolve("np" + n + "-fsdp-dense-" + kase));
+                System.clearProperty("jgpt.dp.embeddingRows");
                 residentMemory(comm);
                 maxStateBytes(comm, root, data);
             }
@@ -104,11 +104,17 @@ public final class DistTrainJob {
         System.out.println("rank " + rank + " of " + n + ": " + mode + " done");
     }
 
+    private static void train(Comm comm, Strategy s, String kase, Path data, Path out) {
+        new Trainer(config(kase, comm.size(), STEPS), data, out, false, QUIET,
+                new Trainer.Distributed(comm, s, 0, false)).run();
+        if (comm.rank() == 0) System.out.println("rank 0: trained " + out.getFileName());
+    }
+
     /** FSDP's pages actually resident (mincore) after a step, vs. DDP's 16 bytes per parameter. */
     private static void residentMemory(Comm comm) {
         GPTConfig c = new GPTConfig(2, 2, 128, 16, VOCAB, true, true);
         try (GPT model = new GPT(c); AdamW opt = new AdamW(model.params(), model.grads(), 0.1);
-             DataParallel dp = new DataParallel(comm, Strategy.FSDP, model, opt)) {
+             DataParallel dp = new DataParallel(comm, Strategy.FSDP, model, opt, 16)) {
             model.initWeights(new Rng(1));
             dp.distribute();
             int[] in = new int[16], tg = new int[16];

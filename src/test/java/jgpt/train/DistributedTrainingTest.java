@@ -56,7 +56,7 @@ class DistributedTrainingTest {
     private void assertEquivalent(int n) throws Exception {
         Job r = mpirun(n, 300, "equivalence", dir.toString(), data.toString());
         assertThat(r.exitCode).as("mpirun exit code").isZero();
-        for (String s : new String[] {"ddp", "zero2", "fsdp"}) {
+        for (String s : new String[] {"ddp", "zero2", "fsdp", "fsdp-dense"}) {
             for (String kase : DistTrainJob.CASES) {
                 String what = n + " ranks " + s + " " + kase;
                 Path ref = dir.resolve("np1-" + kase), run = dir.resolve("np" + n + "-" + s + "-" + kase);
