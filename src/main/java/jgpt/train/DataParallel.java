@@ -1,5 +1,7 @@
 package jgpt.train;
 
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -35,10 +37,11 @@ import jgpt.model.LanguageModel;
  * {@link PageMemory#release} (it reads as zeros afterwards). A unit's backward adds its gradients
  * into a reduce-scatter send buffer that holds zeros but for this rank's accumulated shard, so the
  * reduce-scatter sums to exactly accumulated + Σ local on the owner: accumulation needs no extra
- * buffer. The embedding's own backward is the exception: its gradient is a scatter of the batch's
- * rows into a vocabulary-sized matrix, so the rows and token ids are all-gathered instead and each
- * owner adds them ({@link #takeEmbeddingGradient}); unit -1's dense gradient (a tied head's) is
- * reduce-scattered right after the head's backward, overlapping the blocks' backward.
+ * buffer. The embedding's own backward is the exception where the vocabulary is large: its
+ * gradient is a scatter of the batch's rows into a vocabulary-sized matrix, so the rows and token
+ * ids are all-gathered instead and each owner adds them ({@link #takeEmbeddingGradient}); unit
+ * -1's dense gradient (a tied head's) is then reduce-scattered right after the head's backward,
+ * overlapping the blocks' backward.
  *
  * <p>Gradients are not divided here: the trainer scales backward by 1/(accum × world), so summing
  * over ranks gives the mean over the global batch.
@@ -111,11 +114,10 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
     private boolean evalMode;
     private long commNanos;
 
-    /** Buckets of {@link #BUCKET_BYTES}, or of the system property {@code jgpt.ddp.bucketBytes} (tests use small ones). */
     /**
      * {@code microBatchTokens}: B·T of a training micro-batch, which decides how the embedding's
-     * gradient travels ({@link #takeEmbeddingGradient}). Test hooks: the system properties
-     * {@code jgpt.ddp.bucketBytes} (small buckets) and {@code jgpt.dp.embeddingRows=false}
+     * gradient travels ({@link #takeEmbeddingGradient}). DDP buckets are {@link #BUCKET_BYTES}.
+     * Test hooks: the system properties {@code jgpt.ddp.bucketBytes} (small buckets) and {@code jgpt.dp.embeddingRows=false}
      * (always the dense reduce-scatter).
      */
     public DataParallel(Comm comm, Strategy strategy, LanguageModel model, AdamW opt, int microBatchTokens) {
@@ -370,7 +372,7 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
             rowsRecv = arena.allocate(per * world * 4, 64);
         }
         long t0 = System.nanoTime();
-        for (int n = 0; n < rows; n++) rowsSend.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, n, tokens[n]); // exact below 2^24
+        for (int n = 0; n < rows; n++) rowsSend.setAtIndex(JAVA_FLOAT, n, tokens[n]); // exact below 2^24
         MemorySegment.copy(dout, 0, rowsSend, (long) rows * 4, (long) rows * C * 4);
         rowsPending = comm.allGatherAsync(rowsSend.asSlice(0, per * 4), rowsRecv.asSlice(0, per * world * 4), per);
         rowsCount = rows;
@@ -391,7 +393,7 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
         Range mine = sh.owned(-1, rank);
         for (int r = 0; r < world; r++) {
             MemorySegment block = rowsRecv.asSlice(r * per * 4, per * 4);
-            for (int n = 0; n < rows; n++) rowTokens[n] = (int) block.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, n);
+            for (int n = 0; n < rows; n++) rowTokens[n] = (int) block.getAtIndex(JAVA_FLOAT, n);
             model.addEmbeddingGradient(block.asSlice((long) rows * 4), rowTokens, rows, mine.from(), mine.to());
         }
     }
