@@ -28,4 +28,24 @@ public final class Embedding {
             Vec.axpy(1f, dout, o, dwpe, (long) (n % T) * C, C);
         }
     }
+
+    /**
+     * {@link #backward}'s sums for {@code rows} positions into a flat gradient buffer g, where the
+     * token embedding starts at float {@code wte} and the position embedding at {@code wpe} (-1:
+     * none, as in Llama), keeping only the floats in [from, to): one rank's shard, when data
+     * parallelism exchanges the rows instead of the dense gradient. Same order of additions.
+     */
+    public static void backwardClipped(MemorySegment g, long wte, long wpe, MemorySegment dout, int[] tokens, int rows, int T, int C,
+                                       long from, long to) {
+        for (int n = 0; n < rows; n++) {
+            addClipped(dout, (long) n * C, g, wte + (long) tokens[n] * C, C, from, to);
+            if (wpe >= 0) addClipped(dout, (long) n * C, g, wpe + (long) (n % T) * C, C, from, to);
+        }
+    }
+
+    /** y[yo, yo + n) += x[xo, xo + n), only where the destination lies in [from, to). */
+    private static void addClipped(MemorySegment x, long xo, MemorySegment y, long yo, int n, long from, long to) {
+        long lo = Math.max(yo, from), hi = Math.min(yo + n, to);
+        if (lo < hi) Vec.axpy(1f, x, xo + (lo - yo), y, lo, (int) (hi - lo));
+    }
 }

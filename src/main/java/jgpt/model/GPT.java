@@ -198,15 +198,10 @@ public final class GPT implements LanguageModel {
         hooks.afterBackward(-1);
     }
 
-    /** {@link Embedding#backward}'s sums, clipped to floats [from, to) of the gradient buffer. */
     @Override
     public void addEmbeddingGradient(MemorySegment dout, int[] tokens, int rows, long from, long to) {
-        int C = config.nEmbd();
-        long wte = layout.tensor("wte").offset(), wpe = layout.tensor("wpe").offset();
-        for (int n = 0; n < rows; n++) {
-            LanguageModel.addClipped(dout, (long) n * C, grads.data(), wte + (long) tokens[n] * C, C, from, to);
-            LanguageModel.addClipped(dout, (long) n * C, grads.data(), wpe + (long) (n % curT) * C, C, from, to);
-        }
+        Embedding.backwardClipped(grads.data(), layout.tensor("wte").offset(), layout.tensor("wpe").offset(), dout, tokens, rows,
+                curT, config.nEmbd(), from, to);
     }
 
     /** Logits of the last forward, [B*T, paddedVocab]; the padded columns are meaningless. */

@@ -65,12 +65,6 @@ public interface LanguageModel extends AutoCloseable {
      */
     void addEmbeddingGradient(MemorySegment dout, int[] tokens, int rows, long from, long to);
 
-    /** Adds x[xo, xo + n) into the floats [yo, yo + n) of y that lie in [from, to). */
-    static void addClipped(MemorySegment x, long xo, MemorySegment y, long yo, int n, long from, long to) {
-        long lo = Math.max(yo, from), hi = Math.min(yo + n, to);
-        if (lo < hi) jgpt.kernels.Vec.axpy(1f, x, xo + (lo - yo), y, lo, (int) (hi - lo));
-    }
-
     /**
      * Installs hooks (null: none). The model reads parameters and writes gradients only through
      * its buffers' views ({@link FlatBuffer#view}, {@link FlatBuffer#span}), so a hook may

@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import jgpt.kernels.Attention;
 import jgpt.kernels.CrossEntropy;
+import jgpt.kernels.Embedding;
 import jgpt.kernels.Matmul;
 import jgpt.kernels.Parallel;
 import jgpt.kernels.RMSNorm;
@@ -184,11 +185,9 @@ public final class Llama implements LanguageModel {
         hooks.afterBackward(-1);
     }
 
-    /** The embedding backward's sums, clipped to floats [from, to) of the gradient buffer. */
     @Override
     public void addEmbeddingGradient(MemorySegment dout, int[] tokens, int rows, long from, long to) {
-        long emb = layout.tensor("embed_tokens.weight").offset();
-        for (int n = 0; n < rows; n++) LanguageModel.addClipped(dout, (long) n * C, grads.data(), emb + (long) tokens[n] * C, C, from, to);
+        Embedding.backwardClipped(grads.data(), layout.tensor("embed_tokens.weight").offset(), -1, dout, tokens, rows, curT, C, from, to);
     }
 
     @Override
