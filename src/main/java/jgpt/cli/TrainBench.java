@@ -69,7 +69,7 @@ final class TrainBench implements Callable<Integer> {
     private static final long SETTLED_STEP_BYTES = 256 << 10;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
         if (nproc != null) return distributed();
         if (steps < 1) throw new UserError("--steps must be >= 1");
         if (warmup < 0) throw new UserError("--warmup must be >= 0");
@@ -231,7 +231,7 @@ final class TrainBench implements Callable<Integer> {
     }
 
     /** {@code --nproc}: the preset's model shape through the distributed bench (one rank per process). */
-    private int distributed() {
+    private int distributed() throws Exception {
         TrainConfig cfg = TrainConfig.load(config);
         GPTConfig m = cfg.model(vocab);
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("--nproc", String.valueOf(nproc),
@@ -241,6 +241,9 @@ final class TrainBench implements Callable<Integer> {
                 "--vocab", String.valueOf(vocab), "--batch-size", String.valueOf(batchSize != null ? batchSize : cfg.batchSize()),
                 "--steps", String.valueOf(steps), "--rounds", String.valueOf(rounds)));
         if (threads != null) args.addAll(java.util.List.of("--threads", String.valueOf(threads)));
-        return new picocli.CommandLine(new TrainBenchCommand()).execute(args.toArray(String[]::new));
+        // Called, not executed by a nested CommandLine: that one's default handler printed a UserError as a stack trace.
+        TrainBenchCommand bench = new TrainBenchCommand();
+        new picocli.CommandLine(bench).parseArgs(args.toArray(String[]::new));
+        return bench.call();
     }
 }

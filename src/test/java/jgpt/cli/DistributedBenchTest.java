@@ -15,6 +15,7 @@ import java.util.regex.Pattern;
 import jgpt.dist.Launcher;
 import jgpt.model.ParamLayout;
 import jgpt.train.TrainConfig;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -79,5 +80,23 @@ class DistributedBenchTest {
         long ddpBytes = Long.parseLong(ddp.group(1).replace(",", "")), fsdpBytes = Long.parseLong(fsdp.group(1).replace(",", ""));
         assertThat(ddpBytes).as("DDP: params, grads and two AdamW moments of this architecture").isEqualTo(16 * params);
         assertThat((double) fsdpBytes / ddpBytes).as(Arrays.toString(new long[] {ddpBytes, fsdpBytes})).isBetween(0.5, 0.55);
+    }
+
+    /** A bad option of the distributed bench is one line on stderr (it was a stack trace from a nested command line). */
+    @Test
+    void badOptionUnderNprocIsOneLineError() throws Exception {
+        Path cfg = dir.resolve("tiny.json");
+        java.nio.file.Files.writeString(cfg, "{\"n_layer\": 1, \"n_head\": 2, \"n_embd\": 32, \"block_size\": 16, \"batch_size\": 2}");
+        PrintStream saved = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Main.execute("bench", "train", "--config", cfg.toString(), "--vocab", "40", "--nproc", "2", "--steps", "2");
+        } finally {
+            System.setErr(saved);
+        }
+        assertThat(code).isEqualTo(2);
+        assertThat(err.toString(StandardCharsets.UTF_8)).isEqualTo("jgpt: --steps must be >= 3, got 2" + System.lineSeparator());
     }
 }
