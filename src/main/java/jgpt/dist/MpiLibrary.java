@@ -23,6 +23,7 @@ final class MpiLibrary {
     static final int MPI_MAX_ERROR_STRING = 256;
     static final MemorySegment MPI_IN_PLACE = MemorySegment.ofAddress(1);
     static final MemorySegment MPI_STATUS_IGNORE = MemorySegment.NULL;
+    static final MemorySegment MPI_STATUSES_IGNORE = MemorySegment.NULL;
 
     final MemorySegment commWorld;
     final MemorySegment floatType;
@@ -39,14 +40,16 @@ final class MpiLibrary {
     final MethodHandle errorString;
     final MethodHandle allreduce;
     final MethodHandle iallreduce;
-    final MethodHandle reduceScatterBlock;
-    final MethodHandle ireduceScatterBlock;
+    final MethodHandle isend;
+    final MethodHandle irecv;
     final MethodHandle allgather;
     final MethodHandle iallgather;
     final MethodHandle bcast;
     final MethodHandle barrier;
     final MethodHandle wait;
     final MethodHandle test;
+    final MethodHandle waitall;
+    final MethodHandle testall;
 
     private final SymbolLookup lib;
 
@@ -69,9 +72,9 @@ final class MpiLibrary {
         // (sendbuf, recvbuf, count, datatype, op, comm [, request])
         allreduce = function("MPI_Allreduce", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
         iallreduce = function("MPI_Iallreduce", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-        // (sendbuf, recvbuf, recvcount, datatype, op, comm)
-        reduceScatterBlock = function("MPI_Reduce_scatter_block", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
-        ireduceScatterBlock = function("MPI_Ireduce_scatter_block", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        // (buf, count, datatype, dest or source, tag, comm, request)
+        isend = function("MPI_Isend", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+        irecv = function("MPI_Irecv", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
         // (sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm [, request])
         allgather = function("MPI_Allgather", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
         iallgather = function("MPI_Iallgather", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
@@ -82,6 +85,10 @@ final class MpiLibrary {
         wait = function("MPI_Wait", JAVA_INT, ADDRESS, ADDRESS);
         // int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
         test = function("MPI_Test", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        // int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
+        waitall = function("MPI_Waitall", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
+        // int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[])
+        testall = function("MPI_Testall", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
     }
 
     /** Loads the library; throws IllegalArgumentException when it is not installed. */
