@@ -39,7 +39,6 @@ final class MpiLibrary {
     final MethodHandle commSetErrhandler;
     final MethodHandle errorString;
     final MethodHandle allreduce;
-    final MethodHandle iallreduce;
     final MethodHandle isend;
     final MethodHandle irecv;
     final MethodHandle allgather;
@@ -48,7 +47,6 @@ final class MpiLibrary {
     final MethodHandle barrier;
     final MethodHandle wait;
     final MethodHandle test;
-    final MethodHandle waitall;
     final MethodHandle testall;
 
     private final SymbolLookup lib;
@@ -69,9 +67,8 @@ final class MpiLibrary {
         commSetErrhandler = function("MPI_Comm_set_errhandler", JAVA_INT, ADDRESS, ADDRESS);
         // int MPI_Error_string(int errorcode, char *string, int *resultlen)
         errorString = function("MPI_Error_string", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
-        // (sendbuf, recvbuf, count, datatype, op, comm [, request])
+        // (sendbuf, recvbuf, count, datatype, op, comm)
         allreduce = function("MPI_Allreduce", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
-        iallreduce = function("MPI_Iallreduce", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         // (buf, count, datatype, dest or source, tag, comm, request)
         isend = function("MPI_Isend", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
         irecv = function("MPI_Irecv", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
@@ -85,8 +82,6 @@ final class MpiLibrary {
         wait = function("MPI_Wait", JAVA_INT, ADDRESS, ADDRESS);
         // int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
         test = function("MPI_Test", JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
-        // int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[])
-        waitall = function("MPI_Waitall", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS);
         // int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[])
         testall = function("MPI_Testall", JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
     }

@@ -57,6 +57,7 @@ public final class CommSelfTest {
             ok("size " + n);
         }
         bucketsInFlight();
+        completedInDifferentOrders();
         double s = comm.allReduceSum(rank + 0.25);
         check(s == size * (size - 1) / 2.0 + 0.25 * size, "scalar allReduceSum " + s);
         comm.barrier();
@@ -124,6 +125,32 @@ public final class CommSelfTest {
         b.await();
         for (long i = 0; i < n; i++) expect("buckets in flight", grads, i, sumOfInputs(i));
         ok("buckets in flight");
+    }
+
+    /**
+     * All-reduces and a reduce-scatter in flight together that the ranks complete in opposite
+     * orders: an all-reduce's second phase starts when a rank sees its first phase done, which must
+     * happen while that rank waits on another request, or both ranks wait on each other forever.
+     */
+    private void completedInDifferentOrders() {
+        long n = 100_003;
+        MemorySegment[] bufs = new MemorySegment[3];
+        Comm.Request[] reqs = new Comm.Request[4];
+        for (int k = 0; k < 3; k++) {
+            bufs[k] = floats(n);
+            for (long i = 0; i < n; i++) bufs[k].setAtIndex(JAVA_FLOAT, i, input(rank, i) * (k + 1));
+            reqs[k] = comm.allReduceSumAsync(bufs[k], 0, n);
+        }
+        MemorySegment src = floats(n * size), shard = floats(n);
+        for (long i = 0; i < n * size; i++) src.setAtIndex(JAVA_FLOAT, i, input(rank, i) * 4);
+        reqs[3] = comm.reduceScatterSumAsync(src, shard, n);
+        int[] order = rank % 2 == 0 ? new int[] {0, 1, 2, 3} : new int[] {3, 2, 1, 0};
+        for (int k : order) reqs[k].await();
+        for (int k = 0; k < 3; k++) {
+            for (long i = 0; i < n; i++) expect("all-reduce " + k + " completed out of order", bufs[k], i, sumOfInputs(i) * (k + 1));
+        }
+        for (long j = 0; j < n; j++) expect("reduce-scatter completed out of order", shard, j, sumOfInputs(rank * n + j) * 4);
+        ok("completed in different orders");
     }
 
     private void reduceScatter(long n) {
