@@ -104,18 +104,21 @@ public final class Sharding {
     }
 
     /**
-     * Upper bound of the bytes FSDP or ZeRO-2 hold only while units are in use: the gather slots
-     * of a padded unit each (FSDP three, which the model reads in place; ZeRO-2 one), three
-     * reduce-scatter send buffers (where backward writes a unit's gradients) and three receive
-     * shards, and the embedding's gradient rows exchanged instead of its dense gradient
-     * ({@code rowFloats} per rank: B·T·(C+1) of a micro-batch, sent once and received from every rank).
+     * Upper bound of the bytes held only while units are in use or gradients travel. FSDP and
+     * ZeRO-2: the gather slots of a padded unit each (FSDP three, which the model reads in place;
+     * ZeRO-2 one), three reduce-scatter send buffers (where backward writes a unit's gradients) and
+     * three receive shards, beyond two ranks the {@link Pairwise} scratch for the other peers'
+     * blocks of each, and the embedding's gradient rows exchanged instead of its dense gradient
+     * ({@code rowFloats} per rank: B·T·(C+1) of a micro-batch, sent once and received from every
+     * rank). DDP (about, not a bound: blocks round up per bucket): the all-reduce's scratch,
+     * (N-1)/N of every bucket, all of them in flight at the end of backward.
      */
     public long transientBytes(Strategy s, long rowFloats) {
-        long padded = maxPer() * world, rows = 4 * rowFloats * (world + 1);
+        long padded = maxPer() * world, rows = 4 * rowFloats * (world + 1), scratch = 4 * 3 * Math.max(0, world - 2) * maxPer();
         return switch (s) {
-            case DDP -> 0;
-            case ZERO2 -> 4 * (4 * padded + 3 * maxPer()) + rows;
-            case FSDP -> 4 * (6 * padded + 3 * maxPer()) + rows;
+            case DDP -> 4 * (world - 1) * Math.ceilDiv(numel, world);
+            case ZERO2 -> 4 * (4 * padded + 3 * maxPer()) + rows + scratch;
+            case FSDP -> 4 * (6 * padded + 3 * maxPer()) + rows + scratch;
         };
     }
 }
