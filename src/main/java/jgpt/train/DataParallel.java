@@ -346,7 +346,7 @@ public final class DataParallel implements LanguageModel.Hooks, AutoCloseable {
         if (!communicate) return;
         if (strategy == Strategy.DDP) {
             launchBuckets(sh.unit(unit).from());
-            poll();
+            progress(); // counted as communication: a completed reduction's sum runs in here
             return;
         }
         if (strategy.shardsParams()) releaseParams(unit);
