@@ -32,6 +32,8 @@ final class Pairwise {
     private final MpiLibrary mpi;
     private final MpiComm comm;
     private final int rank, size;
+    /** The other ranks, starting after this one (so that not everyone talks to rank 0 first). */
+    private final int[] peers;
     private final ArrayDeque<MemorySegment> scratchPool = new ArrayDeque<>();
     private final Arena scratchArena = Arena.ofShared();
     private int sequence;
@@ -41,11 +43,12 @@ final class Pairwise {
         this.comm = comm;
         this.rank = comm.rank();
         this.size = comm.size();
+        peers = new int[size - 1];
+        for (int k = 0; k < peers.length; k++) peers[k] = (rank + 1 + k) % size;
     }
 
     /** {@link Comm#reduceScatterSumAsync}: block r of {@code src}'s sum over the ranks into {@code dst} on rank r. */
     Comm.Request reduceScatter(MemorySegment src, MemorySegment dst, long per) {
-        int[] peers = peers();
         // the first peer's block lands in dst itself, the others' (more than 2 ranks) in scratch
         MemorySegment scratch = peers.length > 1 ? takeScratch((peers.length - 1) * per) : null;
         Exchange x = new Exchange(nextTag());
@@ -62,7 +65,6 @@ final class Pairwise {
 
     /** {@link Comm#allReduceSumAsync}: {@code count} floats at {@code offset} of {@code buf}, summed in place. */
     Comm.Request allReduce(MemorySegment buf, long offset, long count) {
-        int[] peers = peers();
         long lo = offset + block(count, rank), n = offset + block(count, rank + 1) - lo;
         MemorySegment scratch = takeScratch(peers.length * n);
         int tag = nextTag();
@@ -90,13 +92,6 @@ final class Pairwise {
     /** Start of block j of {@code count} floats split as evenly as possible among the ranks. */
     private long block(long count, int j) {
         return count * j / size;
-    }
-
-    /** The other ranks, starting after this one (so that not everyone talks to rank 0 first). */
-    private int[] peers() {
-        int[] p = new int[size - 1];
-        for (int k = 0; k < p.length; k++) p[k] = (rank + 1 + k) % size;
-        return p;
     }
 
     /** An even tag per operation; the all-reduce's second phase takes the odd one after it. */
