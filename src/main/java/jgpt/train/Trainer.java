@@ -132,9 +132,9 @@ public final class Trainer {
                         model.params().numel(), dataDir, runDir, resume ? ", resuming at step " + startStep : "");
                 if (world > 1 || dist.maxStateBytes() > 0) {
                     log.printf("state per rank (%s): %,d bytes of params+grads+AdamW (DDP would hold %,d)%s%n", mode,
-                            stateBytes, sharding.stateBytes(Strategy.DDP), world > 1 && strategy != Strategy.DDP
-                                    ? String.format(", plus up to %,d transient", sharding.transientBytes(strategy,
-                                    (long) cfg.batchSize() * cfg.T() * (modelCfg.nEmbd() + 1))) : "");
+                            stateBytes, sharding.stateBytes(Strategy.DDP), world > 1
+                                    ? String.format(", plus %s %,d transient", strategy == Strategy.DDP ? "about" : "up to",
+                                    sharding.transientBytes(strategy, (long) cfg.batchSize() * cfg.T() * (modelCfg.nEmbd() + 1))) : "");
                 }
                 if (dp != null && dp.residentStateBytes() >= 0) {
                     log.printf("resident state bytes on rank 0 (mincore): %,d%n", dp.residentStateBytes());
